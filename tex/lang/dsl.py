@@ -19,7 +19,7 @@ def _shape(shape: Shape | int, where: str) -> tuple[Expr, ...]:
         shape = (shape,)
     out = []
     for axis, s in enumerate(shape):
-        if isinstance(s, bool) or not isinstance(s, (int, Expr)) and not hasattr(s, "__index__"):
+        if isinstance(s, bool) or (not isinstance(s, (int, Expr)) and not hasattr(s, "__index__")):
             raise TypeError(f"{where}: shape[{axis}] must be an int or an integer Var, got {s!r}")
         e = convert(int(s) if not isinstance(s, Expr) else s, dtypes.INDEX)
         if not dtypes.is_int(e.dtype):
@@ -89,7 +89,9 @@ def compute(shape: Shape | int, fcompute: Callable[..., ExprLike], name: str = "
 
 
 def _reduction(combiner: str) -> Callable[..., Expr]:
-    def reduce(source: ExprLike, axis: IterVar | Sequence[IterVar] | None = None, where: ExprLike | None = None) -> Expr:
+    def reduce(
+        source: ExprLike, axis: IterVar | Sequence[IterVar] | None = None, where: ExprLike | None = None
+    ) -> Expr:
         axes = (axis,) if isinstance(axis, IterVar) else tuple(axis or ())
         if not axes:
             raise TypeError(f"tex.{combiner}: axis= must name one reduce_axis or a list of them")

@@ -438,6 +438,8 @@ def structural_equal(a: object, b: object) -> bool:
         return False
     if isinstance(a, Const):
         return a.dtype == b.dtype and a.value == b.value  # type: ignore[attr-defined]
+    if isinstance(a, Var) or getattr(type(a), "_leaf", False):
+        return False  # identity nodes: two distinct Vars named `i` are different variables
     if isinstance(a, tuple):
         return len(a) == len(b) and all(structural_equal(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
     if isinstance(a, Expr):

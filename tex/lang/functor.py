@@ -20,7 +20,9 @@ def _is_node(x: object) -> bool:
     return dataclasses.is_dataclass(x) and not isinstance(x, type) and not getattr(x, "_leaf", False)
 
 
-def _dispatch(self: object, cls: type, cache: dict[type, Callable[..., Any]], default: Callable[..., Any]) -> Callable[..., Any]:
+def _dispatch(
+    self: object, cls: type, cache: dict[type, Callable[..., Any]], default: Callable[..., Any]
+) -> Callable[..., Any]:
     fn = cache.get(cls)
     if fn is None:
         fn = default

@@ -182,7 +182,8 @@ class Tensor:
                 raise TypeError(f"tensor '{self.name}': slices are not supported in an access, use one index per axis")
             e = convert(x, dtypes.INDEX)
             if not dtypes.is_int(e.dtype):
-                raise TypeError(f"tensor '{self.name}' axis {i}: index must be an integer expression, got {e.dtype} `{e}`")
+                raise TypeError(
+                    f"tensor '{self.name}' axis {i}: index must be an integer expression, got {e.dtype} `{e}`")
             idx.append(e)
         return TensorLoad(self, tuple(idx), self.dtype)
 
