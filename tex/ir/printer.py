@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from tex.ir.nodes import (
-    Allocate, Barrier, Broadcast, Buffer, BufferLoad, For, ForKind, IfThenElse, LetStmt, PrimFunc, Ramp, Seq,
-    Stmt, Store,
+    Allocate,
+    Barrier,
+    Broadcast,
+    Buffer,
+    BufferLoad,
+    For,
+    ForKind,
+    IfThenElse,
+    LetStmt,
+    PrimFunc,
+    Ramp,
+    Seq,
+    Stmt,
+    Store,
 )
 from tex.lang.expr import Const
 from tex.lang.printer import ExprPrinter
