@@ -1,0 +1,1 @@
+"""Schedules and tuning templates for x86 CPUs (the llvm target)."""
