@@ -19,11 +19,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("tex.lang",),
     ("tex.ir",),
     ("tex.schedule",),
-    ("tex.targets",),
+    ("tex.targets", "tex.driver"),
     ("tex.tune",),
     ("tex.ops",),
     ("tex.onnx_import",),
-    ("tex", "tex.cli", "tex.demo", "tex.driver", "tex.__main__"),
+    ("tex", "tex.cli", "tex.demo", "tex.__main__"),
 ]
 
 # Heavy third-party packages live in one layer each, imported lazily (onnxruntime: tests and benchmarks,

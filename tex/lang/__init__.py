@@ -1,0 +1,1 @@
+"""The language: dtypes, the expression IR, tensors and operations, the DSL, printer and simplifier."""
