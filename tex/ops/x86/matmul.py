@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import tex
+from tex.lang import dsl
 from tex.lang.tensor import Tensor
 from tex.schedule import Schedule
 
@@ -34,25 +34,25 @@ def matmul_packed(
     M: int, N: int, K: int, bn: int = 32, dtype: str = "float32"
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """A, B, the packed panels Bp of B (`ceil(N / bn)` x K x bn) and C = A @ B."""
-    A = tex.placeholder((M, K), dtype=dtype, name="A")
-    B = tex.placeholder((K, N), dtype=dtype, name="B")
+    A = dsl.placeholder((M, K), dtype=dtype, name="A")
+    B = dsl.placeholder((K, N), dtype=dtype, name="B")
     panels = -(-N // bn)
     # Columns past N (when bn does not divide N) are zero-padded; C never reads them.
-    Bp = tex.compute((panels, K, bn),
-                     lambda jo, k, ji: tex.if_then_else(jo * bn + ji < N, B[k, jo * bn + ji], tex.const(0, dtype)),
+    Bp = dsl.compute((panels, K, bn),
+                     lambda jo, k, ji: dsl.if_then_else(jo * bn + ji < N, B[k, jo * bn + ji], dsl.const(0, dtype)),
                      name="Bp", tag="pack")
-    k = tex.reduce_axis((0, K), name="k")
-    C = tex.compute((M, N), lambda i, j: tex.sum(A[i, k] * Bp[j // bn, k, j % bn], axis=k),
+    k = dsl.reduce_axis((0, K), name="k")
+    C = dsl.compute((M, N), lambda i, j: dsl.sum(A[i, k] * Bp[j // bn, k, j % bn], axis=k),
                     name="C", tag="matmul")
     return A, B, Bp, C
 
 
 def matmul_naive(M: int, N: int, K: int, dtype: str = "float32") -> tuple[Tensor, Tensor, Tensor]:
     """A, B and C = A @ B, the textbook compute."""
-    A = tex.placeholder((M, K), dtype=dtype, name="A")
-    B = tex.placeholder((K, N), dtype=dtype, name="B")
-    k = tex.reduce_axis((0, K), name="k")
-    C = tex.compute((M, N), lambda i, j: tex.sum(A[i, k] * B[k, j], axis=k), name="C", tag="matmul")
+    A = dsl.placeholder((M, K), dtype=dtype, name="A")
+    B = dsl.placeholder((K, N), dtype=dtype, name="B")
+    k = dsl.reduce_axis((0, K), name="k")
+    C = dsl.compute((M, N), lambda i, j: dsl.sum(A[i, k] * B[k, j], axis=k), name="C", tag="matmul")
     return A, B, C
 
 
