@@ -1,0 +1,153 @@
+"""conv2d for x86 CPUs in the blocked NCHW[x]c layout, with its register-blocked schedule.
+
+The NCHW input and OIHW weights are repacked into channel blocks so that the innermost loop is a vector
+of `oc_bn` output channels: `out[n, oc, oh, ow, ocb] += data[n, ic, oh*s + kh*d, ow*s + kw*d, icb] *
+weight[oc, ic, kh, kw, icb, ocb]`, with a register tile of `reg_n` output columns times one vector of
+output channels accumulated in a local stage (TVM's conv2d_NCHWc schedule for x86). The result is
+unpacked back to NCHW, so the operator is a drop-in replacement for a plain NCHW conv2d.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tex.lang import dsl
+from tex.lang.tensor import Tensor
+from tex.schedule import Schedule
+
+
+@dataclass(frozen=True)
+class Conv2dBlocking:
+    """Channel blocks of the packed layouts, the register tile width along ow, and kw unrolling."""
+
+    ic_bn: int = 16
+    oc_bn: int = 16
+    reg_n: int = 8
+    unroll_kw: bool = True
+    parallel: bool = True
+
+
+@dataclass(frozen=True)
+class Conv2dNCHWc:
+    """The tensors of a packed conv2d: inputs, the packing stages, the blocked conv and the NCHW output."""
+
+    data: Tensor
+    weight: Tensor
+    data_pack: Tensor
+    weight_pack: Tensor
+    conv: Tensor
+    out: Tensor
+    bias: Tensor | None = None
+
+
+def default_blocking(in_channels: int, out_channels: int, out_width: int) -> Conv2dBlocking:
+    """Blocks that divide the channel counts (16 lanes where possible) and a register tile dividing ow if one fits."""
+    def block(c: int) -> int:
+        return next(b for b in (16, 8, 4, 2, 1) if c % b == 0) if c % 16 else 16
+
+    reg_n = next((r for r in (8, 7, 14, 6, 4) if out_width % r == 0), 8)
+    return Conv2dBlocking(ic_bn=block(in_channels) if in_channels >= 16 else in_channels,
+                          oc_bn=block(out_channels), reg_n=reg_n)
+
+
+def _out_size(size: int, k: int, stride: int, pad: int, dilation: int) -> int:
+    return (size + pad - (k - 1) * dilation - 1) // stride + 1
+
+
+def conv2d_nchwc(
+    shape: tuple[int, int, int, int], weight_shape: tuple[int, int, int, int],
+    strides: tuple[int, int] = (1, 1), padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: tuple[int, int] = (1, 1), blocking: Conv2dBlocking = Conv2dBlocking(), bias: bool = False,
+    activation: str | None = None, dtype: str = "float32",
+) -> Conv2dNCHWc:
+    """A conv2d with NCHW data and OIHW weights computed in the NCHW[ic_bn]c / OIHW[ic_bn]i[oc_bn]o layouts.
+
+    padding is (top, left, bottom, right); activation is None or "relu", applied with the optional bias
+    in the unpacking stage.
+    """
+    n, c, h, w = shape
+    oc, ic, kh, kw = weight_shape
+    if ic != c:
+        raise ValueError(f"conv2d_nchwc: weight has {ic} input channels, data has {c}")
+    icb, ocb = blocking.ic_bn, blocking.oc_bn
+    if c % icb or oc % ocb:
+        raise ValueError(f"conv2d_nchwc: ic_bn={icb} must divide {c} input channels and oc_bn={ocb} must divide "
+                         f"{oc} output channels")
+    (sh, sw), (dh, dw) = strides, dilation
+    pt, pl, pb, pr = padding
+    oh, ow = _out_size(h, kh, sh, pt + pb, dh), _out_size(w, kw, sw, pl + pr, dw)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv2d_nchwc: output would be {oh}x{ow}; check kernel size, padding and stride")
+    hp, wp = h + pt + pb, w + pl + pr
+
+    data = dsl.placeholder(shape, dtype=dtype, name="data")
+    weight = dsl.placeholder(weight_shape, dtype=dtype, name="weight")
+    zero = dsl.const(0, dtype)
+
+    def pad_pack(b: object, co: object, y: object, x: object, ci: object) -> object:
+        yy, xx = y - pt, x - pl  # type: ignore[operator]
+        inside = dsl.all(yy >= 0, yy < h, xx >= 0, xx < w)  # type: ignore[operator]
+        return dsl.if_then_else(inside, data[b, co * icb + ci, yy, xx], zero)  # type: ignore[index,operator]
+
+    data_pack = dsl.compute((n, c // icb, hp, wp, icb), pad_pack, name="data_pack", tag="layout")
+    weight_pack = dsl.compute((oc // ocb, c // icb, kh, kw, icb, ocb),
+                              lambda o, i, y, x, ii, oo: weight[o * ocb + oo, i * icb + ii, y, x],
+                              name="weight_pack", tag="layout")
+    rc = dsl.reduce_axis((0, c), name="rc")
+    ry = dsl.reduce_axis((0, kh), name="ry")
+    rx = dsl.reduce_axis((0, kw), name="rx")
+    conv = dsl.compute(
+        (n, oc // ocb, oh, ow, ocb),
+        lambda b, o, y, x, oo: dsl.sum(
+            data_pack[b, rc // icb, y * sh + ry * dh, x * sw + rx * dw, rc % icb]
+            * weight_pack[o, rc // icb, ry, rx, rc % icb, oo], axis=[rc, ry, rx]),
+        name="conv", tag="conv2d_nchwc")
+    bias_t = dsl.placeholder((oc,), dtype=dtype, name="bias") if bias else None
+
+    def unpack(b: object, o: object, y: object, x: object) -> object:
+        v = conv[b, o // ocb, y, x, o % ocb]  # type: ignore[index,operator]
+        if bias_t is not None:
+            v = v + bias_t[o]
+        if activation == "relu":
+            v = dsl.max(v, zero)
+        elif activation is not None:
+            raise ValueError(f"conv2d_nchwc: activation must be None or 'relu', got {activation!r}")
+        return v
+
+    out = dsl.compute((n, oc, oh, ow), unpack, name="out", tag="conv2d_nchw")
+    return Conv2dNCHWc(data, weight, data_pack, weight_pack, conv, out, bias_t)
+
+
+def schedule_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking = Conv2dBlocking()) -> None:
+    """Register tile of reg_n output columns x oc_bn channels (vectorized), parallel over (n, oc block, oh)."""
+    b = blocking
+    conv, out = t.conv, t.out
+    cc = s.cache_write(conv, "local")
+    n, oc, oh, ow, ocb = s[conv].op.axis
+    owo, owi = s[conv].split(ow, b.reg_n)
+    s[conv].reorder(n, oc, oh, owo, owi, ocb)
+    s[conv].vectorize(ocb)
+    s[cc].compute_at(s[conv], owo)
+    *_, cow, cocb = s[cc].op.axis
+    rc, ry, rx = s[cc].op.reduce_axis
+    rco, rci = s[cc].split(rc, b.ic_bn)
+    s[cc].reorder(rco, ry, rx, rci, cow, cocb)
+    s[cc].vectorize(cocb)
+    s[cc].unroll(cow)
+    if b.unroll_kw:
+        s[cc].unroll(rx)
+    # The output (unpack, bias, activation) is computed from conv right after each of its row blocks.
+    on, oo, oy, ox = s[out].op.axis
+    ooo, ooi = s[out].split(oo, b.oc_bn)
+    s[out].reorder(on, ooo, oy, ooi, ox)
+    s[out].vectorize(ox)
+    outer = s[out].fuse(on, ooo, oy)
+    s[conv].compute_at(s[out], outer)
+    dn, dc, *_, dci = s[t.data_pack].op.axis
+    s[t.data_pack].vectorize(dci)
+    wo, *_, woo = s[t.weight_pack].op.axis
+    s[t.weight_pack].vectorize(woo)
+    if b.parallel:
+        s[out].parallel(outer)
+        s[t.data_pack].parallel(s[t.data_pack].fuse(dn, dc))
+        s[t.weight_pack].parallel(wo)
