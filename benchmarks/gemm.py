@@ -7,7 +7,8 @@ Contenders, all on the same inputs and checked against numpy before timing:
   hand serial  packed B panels, an 8 x 32 register tile in a local accumulator, k unrolled, vectorized
   hand         the same schedule with the outer row-block loop (and the packing) parallel
   numpy        np.matmul(a, b, out=c)
---peak is the machine's FP32 peak in GFLOP/s (510 measured on the 2-core AVX-512 CI machine).
+"of peak" divides by the machine's FP32 peak, measured first by benchmarks/peak.py (FMA chains in C on every
+core; about 232 GFLOP/s on the 2-core AVX-512 machine) unless --peak gives it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
+from peak import measure_peak
 
 import tex
 from tex.ops.x86.matmul import MatmulBlocking, matmul_naive, matmul_packed, schedule_matmul_packed
@@ -42,10 +44,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--peak", type=float, default=510.0, help="FP32 peak of this machine, GFLOP/s")
+    p.add_argument("--peak", type=float, default=None, help="FP32 peak of this machine, GFLOP/s (default: measure)")
     p.add_argument("--pause", type=float, default=0.1, help="seconds between contenders (idle thread pools settle)")
     opts = p.parse_args()
     n = opts.size
+    if opts.peak is None:
+        measured = measure_peak()
+        opts.peak = measured[0] if measured else float("nan")
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
@@ -67,7 +72,8 @@ def main() -> None:
     gflops = {k: flop / v.median / 1e9 for k, v in t.items()}
     rows = [[k, f"{v.median * 1e3:.2f}", f"{gflops[k]:.1f}", f"{gflops[k] / opts.peak:.0%}",
              f"{gflops[k] / gflops['numpy']:.2f}x"] for k, v in t.items()]
-    print(f"GEMM {n}x{n}x{n} float32, median of {opts.rounds} interleaved rounds; {harness.machine()}")
+    print(f"GEMM {n}x{n}x{n} float32, median of {opts.rounds} interleaved rounds; {harness.machine()}; "
+          f"FP32 peak {opts.peak:.0f} GFLOP/s")
     print(harness.table(rows, ["kernel", "ms", "GFLOP/s", "of peak", "vs numpy"]))
     print(f"hand / numpy            {gflops['hand'] / gflops['numpy']:.2f}x   (goal >= 1.0, floor 0.7)")
     print(f"parallel / serial       {gflops['hand'] / gflops['hand serial']:.2f}x   (goal >= 1.8)")
