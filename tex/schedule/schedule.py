@@ -214,6 +214,15 @@ class Stage:
         self._compute("compute_root")
         self.attach, self.attach_stage, self.attach_ivar = AttachKind.ROOT, None, None
 
+    def set_scope(self, scope: str) -> None:
+        """Place this stage's buffer in `scope` ("global", "local" or "shared"); outputs stay global."""
+        where = f"set_scope({self.name})"
+        self._compute("set_scope")
+        _check_scope(where, scope)
+        if self.is_output and scope != "global":
+            raise ScheduleError(f"{where}: '{self.name}' is an output of the schedule and lives in global memory")
+        self.scope = scope
+
 
 class Schedule:
     """The stages of every operation that the outputs depend on, producers first."""

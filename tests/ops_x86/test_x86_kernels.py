@@ -1,0 +1,144 @@
+"""The x86 kernels of tex/ops/x86 (packed matmul, dense with epilogues, NCHWc conv2d) against numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tex
+from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc
+from tex.ops.x86.dense import DenseBlocking, dense, pack_dense_weight, schedule_dense
+from tex.ops.x86.matmul import MatmulBlocking, matmul_packed, schedule_matmul_packed
+
+RNG = np.random.default_rng(7)
+
+
+def rand(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def run_matmul(m: int, n: int, k: int, blocking: MatmulBlocking) -> None:
+    A, B, Bp, C = matmul_packed(m, n, k, bn=blocking.tile_n)
+    s = tex.create_schedule(C)
+    schedule_matmul_packed(s, Bp, C, blocking)
+    f = tex.build(s, [A, B, C])
+    a, b = rand(m, k), rand(k, n)
+    c = np.full((m, n), np.nan, np.float32)
+    f(a, b, c)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4 * k)
+
+
+@pytest.mark.parametrize("shape", [(64, 64, 64), (37, 70, 19), (1, 33, 5), (9, 32, 128)])
+def test_matmul_packed(shape: tuple[int, int, int]) -> None:
+    run_matmul(*shape, MatmulBlocking())
+
+
+@settings(max_examples=12, deadline=None)
+@given(m=st.integers(1, 40), n=st.integers(1, 80), k=st.integers(1, 40), tile_m=st.sampled_from([1, 3, 4, 8]),
+       tile_n=st.sampled_from([8, 16, 32]), unroll_k=st.sampled_from([1, 3, 4]), parallel=st.booleans())
+def test_matmul_packed_property(m: int, n: int, k: int, tile_m: int, tile_n: int, unroll_k: int,
+                                parallel: bool) -> None:
+    run_matmul(m, n, k, MatmulBlocking(tile_m, tile_n, unroll_k, parallel))
+
+
+def numpy_act(v: np.ndarray, activation: str | None) -> np.ndarray:
+    if activation == "relu":
+        return np.maximum(v, 0)
+    if activation == "sigmoid":
+        return 1 / (1 + np.exp(-v))
+    if activation == "tanh":
+        return np.tanh(v)
+    return v
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize(("m", "n", "k", "tile_m"), [(1, 1000, 64, 1), (10, 70, 33, 4), (16, 64, 32, 8)])
+def test_dense_epilogue(activation: str | None, m: int, n: int, k: int, tile_m: int) -> None:
+    d = dense(m, n, k, bn=32, bias=True, activation=activation)
+    s = tex.create_schedule(d.out)
+    schedule_dense(s, d, DenseBlocking(tile_m=tile_m))
+    f = tex.build(s, [d.x, d.weight, d.bias, d.out])
+    x, w, b = rand(m, k), rand(n, k), rand(n)
+    out = np.full((m, n), np.nan, np.float32)
+    f(x, pack_dense_weight(w, 32), b, out)
+    np.testing.assert_allclose(out, numpy_act(x @ w.T + b, activation), rtol=1e-4, atol=1e-4)
+
+
+def test_pack_dense_weight_layouts() -> None:
+    w = rand(70, 33)
+    p_nk, p_kn = pack_dense_weight(w, 32, "NK"), pack_dense_weight(np.ascontiguousarray(w.T), 32, "KN")
+    np.testing.assert_array_equal(p_nk, p_kn)
+    assert p_nk.shape == (3, 33, 32)
+    np.testing.assert_array_equal(p_nk[1, :, 5], w[37, :])
+    assert not p_nk[2, :, 6:].any()  # columns past N are zero
+    with pytest.raises(ValueError, match="layout must be"):
+        pack_dense_weight(w, 32, "KK")
+
+
+def conv_ref(x: np.ndarray, w: np.ndarray, stride: int, pad: int, dilation: int) -> np.ndarray:
+    n, c, h, wd = x.shape
+    oc, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh = (h + 2 * pad - (kh - 1) * dilation - 1) // stride + 1
+    ow = (wd + 2 * pad - (kw - 1) * dilation - 1) // stride + 1
+    out = np.zeros((n, oc, oh, ow), np.float64)
+    for y in range(kh):
+        for z in range(kw):
+            rows = slice(y * dilation, y * dilation + stride * oh, stride)
+            cols = slice(z * dilation, z * dilation + stride * ow, stride)
+            patch = xp[:, :, rows, cols]
+            out += np.einsum("nchw,oc->nohw", patch, w[:, :, y, z])
+    return out.astype(np.float32)
+
+
+@pytest.mark.parametrize(("c", "hw", "oc", "k", "stride", "pad", "dilation"), [
+    (16, 10, 32, 3, 1, 1, 1), (3, 17, 16, 7, 2, 3, 1), (8, 9, 16, 3, 2, 0, 2), (32, 6, 16, 1, 1, 0, 1),
+])
+def test_conv2d_nchwc(c: int, hw: int, oc: int, k: int, stride: int, pad: int, dilation: int) -> None:
+    ow = (hw + 2 * pad - (k - 1) * dilation - 1) // stride + 1
+    blocking = default_blocking(c, oc, ow)
+    t = conv2d_nchwc((2, c, hw, hw), (oc, c, k, k), (stride, stride), (pad,) * 4, (dilation, dilation), blocking,
+                     bias=True, activation="relu")
+    s = tex.create_schedule(t.out)
+    schedule_conv2d_nchwc(s, t, blocking)
+    f = tex.build(s, [t.data, t.weight, t.bias, t.out])
+    x, w, b = rand(2, c, hw, hw), rand(oc, c, k, k), rand(oc)
+    out = np.full(t.out.shape, np.nan, np.float32)
+    f(x, w, b, out)
+    ref = np.maximum(conv_ref(x, w, stride, pad, dilation) + b[None, :, None, None], 0)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * c * k * k)
+
+
+@settings(max_examples=8, deadline=None)
+@given(c=st.sampled_from([4, 8, 16]), hw=st.integers(3, 12), oc=st.sampled_from([8, 16]),
+       k=st.sampled_from([1, 3]), stride=st.sampled_from([1, 2]), reg_n=st.sampled_from([3, 4, 5, 8]))
+def test_conv2d_nchwc_property(c: int, hw: int, oc: int, k: int, stride: int, reg_n: int) -> None:
+    blocking = Conv2dBlocking(ic_bn=min(c, 8), oc_bn=8, reg_n=reg_n)
+    t = conv2d_nchwc((1, c, hw, hw), (oc, c, k, k), (stride, stride), (1, 1, 1, 1), blocking=blocking)
+    s = tex.create_schedule(t.out)
+    schedule_conv2d_nchwc(s, t, blocking)
+    f = tex.build(s, [t.data, t.weight, t.out])
+    x, w = rand(1, c, hw, hw), rand(oc, c, k, k)
+    out = np.full(t.out.shape, np.nan, np.float32)
+    f(x, w, out)
+    np.testing.assert_allclose(out, conv_ref(x, w, stride, 1, 1), rtol=1e-4, atol=1e-4 * c * k * k)
+
+
+def test_conv2d_nchwc_errors() -> None:
+    with pytest.raises(ValueError, match="must divide"):
+        conv2d_nchwc((1, 12, 8, 8), (16, 12, 3, 3), blocking=Conv2dBlocking(ic_bn=8))
+    with pytest.raises(ValueError, match="input channels"):
+        conv2d_nchwc((1, 16, 8, 8), (16, 8, 3, 3))
+    with pytest.raises(ValueError, match="output would be"):
+        conv2d_nchwc((1, 16, 2, 2), (16, 16, 5, 5))
+
+
+def test_set_scope_rejects_outputs_and_unknown_scopes() -> None:
+    d = dense(4, 32, 8)
+    s = tex.create_schedule(d.out)
+    with pytest.raises(tex.ScheduleError, match=r"set_scope\(out\).*output"):
+        s[d.out].set_scope("local")
+    with pytest.raises(tex.ScheduleError, match=r"set_scope\(acc\)"):
+        s[d.acc].set_scope("registers")
