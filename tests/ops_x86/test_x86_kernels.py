@@ -8,8 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tex
+from tex.ops.x86.batch_matmul import BatchMatmulBlocking, batch_matmul, schedule_batch_matmul
 from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc
 from tex.ops.x86.dense import DenseBlocking, dense, pack_dense_weight, schedule_dense
+from tex.ops.x86.depthwise import DepthwiseBlocking, depthwise_conv2d_nchw, schedule_depthwise
 from tex.ops.x86.matmul import MatmulBlocking, matmul_packed, schedule_matmul_packed
 
 RNG = np.random.default_rng(7)
@@ -142,3 +144,47 @@ def test_set_scope_rejects_outputs_and_unknown_scopes() -> None:
         s[d.out].set_scope("local")
     with pytest.raises(tex.ScheduleError, match=r"set_scope\(acc\)"):
         s[d.acc].set_scope("registers")
+
+
+@pytest.mark.parametrize(("c", "hw", "k", "stride", "pad", "mult", "epilogue"), [
+    (4, 9, 3, 2, 1, 1, True), (8, 12, 3, 1, 1, 2, False), (3, 7, 5, 1, 2, 1, True), (16, 20, 3, 2, 0, 1, False),
+])
+def test_depthwise(c: int, hw: int, k: int, stride: int, pad: int, mult: int, epilogue: bool) -> None:
+    d = depthwise_conv2d_nchw((2, c, hw, hw), (c * mult, 1, k, k), (stride, stride), (pad,) * 4,
+                              bias=epilogue, activation="relu" if epilogue else None)
+    s = tex.create_schedule(d.out)
+    schedule_depthwise(s, d, DepthwiseBlocking(vector_x=8))
+    args = [d.data, d.weight, *([d.bias] if epilogue else []), d.out]
+    f = tex.build(s, args)
+    x, w, b = rand(2, c, hw, hw), rand(c * mult, 1, k, k), rand(c * mult)
+    out = np.full(d.out.shape, np.nan, np.float32)
+    f(x, w, *([b] if epilogue else []), out)
+    # depthwise = grouped conv: output channel o reads input channel o // mult
+    ref = np.stack([conv_ref(x[:, o // mult: o // mult + 1], w[o: o + 1], stride, pad, 1)[:, 0]
+                    for o in range(c * mult)], axis=1)
+    if epilogue:
+        ref = np.maximum(ref + b[None, :, None, None], 0)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * k * k)
+
+
+def test_depthwise_errors() -> None:
+    with pytest.raises(ValueError, match=r"weight must be \(C \* multiplier, 1, KH, KW\)"):
+        depthwise_conv2d_nchw((1, 4, 8, 8), (6, 1, 3, 3))
+    with pytest.raises(ValueError, match="activation"):
+        depthwise_conv2d_nchw((1, 4, 8, 8), (4, 1, 3, 3), activation="gelu")
+
+
+@settings(max_examples=10, deadline=None)
+@given(batch=st.integers(1, 3), m=st.integers(1, 20), n=st.integers(1, 40), k=st.integers(1, 20),
+       transpose_b=st.booleans(), tile_m=st.sampled_from([1, 4, 8]), tile_n=st.sampled_from([8, 16, 32]),
+       unroll_k=st.sampled_from([1, 2, 4]))
+def test_batch_matmul_property(batch: int, m: int, n: int, k: int, transpose_b: bool, tile_m: int, tile_n: int,
+                               unroll_k: int) -> None:
+    A, B, C = batch_matmul(batch, m, n, k, transpose_b=transpose_b)
+    s = tex.create_schedule(C)
+    schedule_batch_matmul(s, C, BatchMatmulBlocking(tile_m, tile_n, unroll_k))
+    f = tex.build(s, [A, B, C])
+    a, b = rand(batch, m, k), rand(*B.shape)
+    c = np.full((batch, m, n), np.nan, np.float32)
+    f(a, b, c)
+    np.testing.assert_allclose(c, a @ (b.transpose(0, 2, 1) if transpose_b else b), rtol=1e-4, atol=1e-4 * k)
