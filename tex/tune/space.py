@@ -126,6 +126,13 @@ class ConfigSpace:
         for idx in range(len(self)):
             yield self.get(idx)
 
+    def version(self) -> str:
+        """A short hash of the knob definitions: records from a differently shaped space do not apply."""
+        import hashlib
+
+        text = repr([(k.name, k.kind, [k.to_json(c) for c in k.candidates]) for k in self.knobs.values()])
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
     def __str__(self) -> str:
         lines = [f"ConfigSpace of {len(self)} configs:"]
         lines += [f"  {k.describe()}" for k in self.knobs.values()]

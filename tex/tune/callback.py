@@ -1,0 +1,56 @@
+"""Callbacks for `Tuner.tune`: a live progress line and the tuning log."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from typing import IO, TYPE_CHECKING
+
+from tex.tune.record import append_records, make_record
+
+if TYPE_CHECKING:
+    from tex.tune.measure import MeasureInput, MeasureResult
+    from tex.tune.tuner.tuner import Callback, Tuner
+
+
+def log_to_file(path: str | os.PathLike[str]) -> Callback:
+    """Append one record per measurement to `path` (JSON lines, crash-safe)."""
+
+    def cb(tuner: Tuner, inputs: list[MeasureInput], results: list[MeasureResult]) -> None:
+        del tuner
+        append_records(path, [make_record(i, r) for i, r in zip(inputs, results, strict=True)])
+
+    return cb
+
+
+def _clock(s: float) -> str:
+    s = max(0, int(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def progress_bar(total: int, prefix: str = "", stream: IO[str] | None = None) -> Callback:
+    """One line, rewritten in place on a terminal: trials, errors, best GFLOP/s, elapsed and remaining time."""
+    out = stream or sys.stderr
+    live = out.isatty()
+
+    def cb(tuner: Tuner, inputs: list[MeasureInput], results: list[MeasureResult]) -> None:
+        del inputs, results
+        elapsed = time.monotonic() - tuner.started
+        done = min(tuner.trials, total)
+        left = elapsed / done * (total - done) if done else math.nan
+        if tuner.budget_s is not None:
+            left = min(left, max(0.0, tuner.budget_s - elapsed)) if not math.isnan(left) else tuner.budget_s - elapsed
+        width = 24
+        filled = int(width * done / max(total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        line = (f"{prefix}[{bar}] {done}/{total} trials, {tuner.errors} errors, best "
+                f"{tuner.best_gflops:.1f} GFLOP/s, {_clock(elapsed)} elapsed, "
+                f"{'?' if math.isnan(left) else _clock(left)} left")
+        out.write(("\r" + line + " " * 4) if live else line + "\n")
+        if live and done >= total:
+            out.write("\n")
+        out.flush()
+
+    return cb

@@ -1,0 +1,1 @@
+"""Tuners: how the next configs to measure are chosen."""
