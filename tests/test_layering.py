@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tex.tune",),
     ("tex.ops",),
     ("tex.onnx_import",),
-    ("tex", "tex.cli", "tex.demo", "tex.__main__"),
+    ("tex", "tex.cli", "tex.cli_tune", "tex.demo", "tex.__main__"),
 ]
 
 # Heavy third-party packages live in one layer each, imported lazily (onnxruntime: tests and benchmarks,

@@ -55,20 +55,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tune", help="tune the kernels of an ONNX model, or one template, into a log",
                        description="Search schedules for the kernels of an ONNX model, or for one tuning template "
                        "given as FILE.py:NAME, and append every measurement to a log. Ctrl-C leaves a usable log.")
-    p.add_argument("workload", metavar="MODEL.onnx|FILE.py:TEMPLATE",
+    p.add_argument("workload", metavar="MODEL.onnx|FILE.py:TEMPLATE", nargs="?",
                    help="an ONNX model, or a Python file and the name of a @tune.template in it")
     p.add_argument("--args", metavar="A,B,...", help="the template's arguments, comma-separated "
                    "(e.g. 1024,1024,1024,float32); for FILE.py:TEMPLATE only")
     _target_flag(p)
     p.add_argument("--trials", type=_positive_int, default=1000, metavar="N",
                    help="measurements per kernel (default: %(default)s)")
-    p.add_argument("--log", required=True, metavar="FILE.jsonl",
-                   help="tuning log to append to (one JSON record per line); earlier records are kept")
+    p.add_argument("--log", metavar="FILE.jsonl",
+                   help="tuning log to append to (one JSON record per line); earlier records are kept and "
+                   "configs already measured in it are skipped")
     p.add_argument("--tuner", choices=TUNERS, default="xgb",
                    help="search strategy: xgb (cost model), ga (genetic), random, grid (default: %(default)s)")
     p.add_argument("--parallel", type=_positive_int, metavar="N",
                    help="kernels built at once (default: the number of cores)")
-    p.set_defaults(handler=_not_implemented(3))
+    p.add_argument("--budget", type=_budget, metavar="TIME",
+                   help="stop after this long (90s, 10m, 1h), shared among the kernels, whatever --trials says")
+    p.add_argument("--seed", type=int, help="seed of the tuner, for reproducible runs")
+    p.add_argument("--early-stopping", type=_positive_int, metavar="N",
+                   help="stop a kernel after N trials without improvement")
+    p.add_argument("--number", type=_positive_int, default=4, help="calls per timed repeat (default: %(default)s)")
+    p.add_argument("--repeat", type=_positive_int, default=3, help="timed repeats per config (default: %(default)s)")
+    p.add_argument("--min-repeat-ms", type=float, default=0.0, metavar="MS",
+                   help="grow --number until a repeat lasts this long (default: %(default)s)")
+    p.add_argument("--show", metavar="FILE.jsonl", help="print the best config of every task in a log and exit")
+    p.set_defaults(handler=_tune)
 
     p = sub.add_parser("compile", help="compile an ONNX model into a shared library",
                        description="Import an ONNX model, optimise its graph, build its kernels (with the best "
@@ -120,6 +131,18 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
+
+
+def _budget(text: str) -> float:
+    from tex.cli_tune import parse_budget
+
+    return parse_budget(text)
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from tex.cli_tune import run
+
+    return run(args)
 
 
 def _not_implemented(issue: int) -> Handler:

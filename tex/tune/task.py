@@ -97,9 +97,11 @@ class Task:
                 self._flop = count_flop([t for t in tensors if isinstance(t.op, ComputeOp)])
         return self._flop
 
-    def signature(self) -> tuple[list[tuple[str, tuple[int, ...], str]], list[int]]:
-        """(name, shape, dtype) of each kernel argument, and the positions of the outputs."""
-        _, tensors = self.instantiate()
+    def signature(self, config: Config | None = None) -> tuple[list[tuple[str, tuple[int, ...], str]], list[int]]:
+        """(name, shape, dtype) of each kernel argument, and the positions of the outputs.
+
+        Usually the same for every config; a template whose layout is a knob (prepacked weights) varies it."""
+        _, tensors = self.instantiate(config)
         sig, outs = [], []
         for pos, t in enumerate(tensors):
             if not isinstance(t, Tensor) or not all(isinstance(d, int) for d in t.shape):
@@ -109,10 +111,10 @@ class Task:
                 outs.append(pos)
         return sig, outs
 
-    def make_inputs(self, seed: int = 0) -> list[np.ndarray]:
+    def make_inputs(self, seed: int = 0, config: Config | None = None) -> list[np.ndarray]:
         """Random arrays for every argument (inputs drawn, outputs zero), reproducible from `seed`."""
         rng = np.random.default_rng(seed)
-        sig, outs = self.signature()
+        sig, outs = self.signature(config)
         arrays = []
         for pos, (_, shape, dtype) in enumerate(sig):
             if pos in outs:
@@ -126,10 +128,10 @@ class Task:
                 arrays.append(rng.integers(lo, hi, shape).astype(dtype))
         return arrays
 
-    def reference(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    def reference(self, arrays: list[np.ndarray], config: Config | None = None) -> list[np.ndarray]:
         """The expected outputs for `arrays`: the template's numpy reference, else the computation built with
         tex's default (unscheduled) schedule."""
-        sig, outs = self.signature()
+        sig, outs = self.signature(config)
         inputs = [a for pos, a in enumerate(arrays) if pos not in outs]
         if self.template.reference is not None:
             got = self.template.reference(*self.args)(*inputs)
@@ -137,7 +139,7 @@ class Task:
             return [np.asarray(g, dtype=sig[p][2]) for g, p in zip(got, outs, strict=True)]
         from tex.driver import build
 
-        _, tensors = self.instantiate()
+        _, tensors = self.instantiate(config)
         plain = create_schedule([tensors[p] for p in outs])
         f = build(plain, tensors, target="llvm", name=f"{self.name}_reference")
         work = [a.copy() for a in arrays]

@@ -62,7 +62,7 @@ class _State:
 
     def __init__(self) -> None:
         self.tasks: dict[str, Any] = {}
-        self.data: dict[str, tuple[list[np.ndarray], list[np.ndarray], list[int]]] = {}
+        self.data: dict[str, tuple[list[np.ndarray], list[np.ndarray], list[int]]] = {}  # per signature
 
     def task(self, spec: dict[str, Any]) -> Any:
         from tex.tune.task import create_task
@@ -74,16 +74,17 @@ class _State:
             t = self.tasks[key] = create_task(spec["template"], spec["args"], spec["target"])
         return t
 
-    def inputs(self, spec: dict[str, Any], seed: int) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
-        key = repr((spec["template"], spec["args"], spec["target"], seed))
+    def inputs(self, spec: dict[str, Any], seed: int, config: Any
+               ) -> tuple[list[np.ndarray], list[np.ndarray], list[int], list[str]]:
+        """Inputs, reference outputs, output positions and argument names; cached per argument signature."""
+        t = self.task(spec)
+        sig, outs = t.signature(config)
+        key = repr((spec["template"], spec["args"], spec["target"], seed, sig))
         got = self.data.get(key)
         if got is None:
-            t = self.task(spec)
-            arrays = t.make_inputs(seed)
-            _, outs = t.signature()
-            ref = t.reference(arrays)
-            got = self.data[key] = (arrays, ref, outs)
-        return got
+            arrays = t.make_inputs(seed, config)
+            got = self.data[key] = (arrays, t.reference(arrays, config), outs)
+        return (*got, [name for name, _, _ in sig])
 
 
 def _build(state: _State, req: dict[str, Any]) -> Any:
@@ -110,7 +111,8 @@ def _serve(req: dict[str, Any], state: _State) -> dict[str, Any]:
         return {"error": kind, "msg": msg}
     if req["op"] == "build":
         return {"error": "NO_ERROR", "build_time": info}
-    arrays, ref, outs = state.inputs(req["spec"], req.get("seed", 0))
+    t = state.task(req["spec"])
+    arrays, ref, outs, names = state.inputs(req["spec"], req.get("seed", 0), t.config_space.from_json(req["config"]))
     work = [a.copy() for a in arrays]
     if req.get("check", True):
         for p in outs:
@@ -128,7 +130,7 @@ def _serve(req: dict[str, Any], state: _State) -> dict[str, Any]:
                 ok = np.array_equal(got, want)
             if not ok:
                 bad = int(np.sum(~np.isclose(got, want, rtol=1e-3, atol=1e-4))) if got.dtype.kind == "f" else -1
-                name = state.task(req["spec"]).signature()[0][p][0]
+                name = names[p]
                 what = f"{bad} of {got.size} elements" if bad >= 0 else "integer results"
                 return {"error": "WRONG_ANSWER", "msg": f"output '{name}' differs from the reference ({what})"}
     timer = f.time_evaluator(number=req["number"], repeat=req["repeat"], min_repeat_ms=req["min_repeat_ms"])

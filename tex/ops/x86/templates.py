@@ -1,0 +1,285 @@
+"""Tuning templates for the llvm target: the x86 kernels of this package with their blocking as knobs.
+
+Each default config is the hand-chosen blocking of the kernel's module (good on AVX-512 without tuning);
+tuning searches around it. Templates take plain, JSON-friendly arguments so that records round-trip:
+
+    matmul(M, N, K, dtype)                                      C = A @ B, B packed in the kernel
+    dense(M, N, K, bias, activation, dtype)                     act(x @ W^T + b), W prepacked (see pack_dense_weight)
+    batch_matmul(batch, M, N, K, transpose_b, dtype)
+    conv2d_nchw(data_shape, weight_shape, strides, padding, dilation, bias, activation, dtype)   NCHWc blocked
+    conv2d_nchw_direct(data_shape, weight_shape, strides, padding, dilation, dtype)              no repacking
+    depthwise_conv2d_nchw(data_shape, weight_shape, strides, padding, dilation, bias, activation, dtype)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tex.lang import dsl
+from tex.lang.tensor import Tensor
+from tex.ops.x86.batch_matmul import BatchMatmulBlocking, batch_matmul, schedule_batch_matmul
+from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc
+from tex.ops.x86.dense import DenseBlocking, dense, schedule_dense
+from tex.ops.x86.depthwise import DepthwiseBlocking, depthwise_conv2d_nchw, schedule_depthwise
+from tex.ops.x86.matmul import MatmulBlocking, matmul_packed, schedule_matmul_packed
+from tex.schedule import Schedule, create_schedule
+from tex.tune import get_config, template
+
+Array = np.ndarray
+
+
+def _act(v: Array, activation: str | None) -> Array:
+    if activation == "relu":
+        return np.maximum(v, 0)
+    if activation == "sigmoid":
+        return 1 / (1 + np.exp(-v))
+    if activation == "tanh":
+        return np.tanh(v)
+    return v
+
+
+def _inner_candidates(extent: int, wanted: Sequence[int]) -> list[list[int]]:
+    """Split candidates [-1, f] for the inner factors f that are at most the extent (at least one)."""
+    fs = [f for f in wanted if f <= extent] or [1]
+    return [[-1, f] for f in fs]
+
+
+def _pick(default: int, cands: list[list[int]]) -> list[int]:
+    inner = [c[1] for c in cands]
+    best = min(inner, key=lambda f: (abs(f - default), -f))
+    return [-1, best]
+
+
+# ---------------------------------------------------------------- matmul
+def _matmul_ref(M: int, N: int, K: int, dtype: str) -> Callable[[Array, Array], Array]:
+    return lambda a, b: (a.astype(np.float64) @ b).astype(dtype)
+
+
+@template("matmul", reference=_matmul_ref, flop=lambda M, N, K, dtype: 2.0 * M * N * K)
+def matmul(M: int, N: int, K: int, dtype: str = "float32") -> tuple[Schedule, list[Tensor]]:
+    cfg = get_config()
+    rows = _inner_candidates(M, [1, 2, 4, 6, 8, 12, 16])
+    cols = _inner_candidates(max(N, 16), [16, 32, 48, 64])
+    cfg.define_split("tile_m", M, policy="candidate", candidate=rows, default=_pick(8, rows))
+    cfg.define_split("tile_n", N, policy="candidate", candidate=cols, default=_pick(32, cols))
+    cfg.define_knob("unroll_k", [1, 2, 4, 8], default=4)
+    blocking = MatmulBlocking(cfg["tile_m"].size[-1], cfg["tile_n"].size[-1], cfg["unroll_k"].val)
+    A, B, Bp, C = matmul_packed(M, N, K, bn=blocking.tile_n, dtype=dtype)
+    s = create_schedule(C)
+    schedule_matmul_packed(s, Bp, C, blocking)
+    return s, [A, B, C]
+
+
+# ---------------------------------------------------------------- dense
+def _dense_ref(M: int, N: int, K: int, bias: bool, activation: str | None, dtype: str) -> Callable[..., Array]:
+    def ref(x: Array, wp: Array, *b: Array) -> Array:
+        w_kn = wp.transpose(1, 0, 2).reshape(K, -1)[:, :N]
+        v = x.astype(np.float64) @ w_kn
+        if bias:
+            v = v + b[0]
+        return _act(v, activation).astype(dtype)
+
+    return ref
+
+
+@template("dense", reference=_dense_ref,
+          flop=lambda M, N, K, bias, activation, dtype: 2.0 * M * N * K)
+def dense_template(M: int, N: int, K: int, bias: bool = False, activation: str | None = None,
+                   dtype: str = "float32") -> tuple[Schedule, list[Tensor]]:
+    cfg = get_config()
+    rows = _inner_candidates(M, [1, 2, 4, 6, 8, 12, 16])
+    cols = _inner_candidates(max(N, 16), [16, 32, 48, 64])
+    cfg.define_split("tile_m", M, policy="candidate", candidate=rows, default=_pick(8, rows))
+    cfg.define_split("tile_n", N, policy="candidate", candidate=cols, default=_pick(32, cols))
+    cfg.define_knob("unroll_k", [1, 2, 4, 8], default=4)
+    blocking = DenseBlocking(cfg["tile_m"].size[-1], cfg["tile_n"].size[-1], cfg["unroll_k"].val)
+    d = dense(M, N, K, bn=blocking.bn, bias=bias, activation=activation, dtype=dtype)
+    s = create_schedule(d.out)
+    schedule_dense(s, d, blocking)
+    return s, [d.x, d.weight, *([d.bias] if d.bias is not None else []), d.out]
+
+
+# ---------------------------------------------------------------- batch_matmul
+def _bmm_ref(batch: int, M: int, N: int, K: int, transpose_b: bool, dtype: str) -> Callable[..., Array]:
+    return lambda a, b: (a.astype(np.float64) @ (b.transpose(0, 2, 1) if transpose_b else b)).astype(dtype)
+
+
+@template("batch_matmul", reference=_bmm_ref,
+          flop=lambda batch, M, N, K, transpose_b, dtype: 2.0 * batch * M * N * K)
+def batch_matmul_template(batch: int, M: int, N: int, K: int, transpose_b: bool = False,
+                          dtype: str = "float32") -> tuple[Schedule, list[Tensor]]:
+    cfg = get_config()
+    rows = _inner_candidates(M, [1, 2, 4, 8, 16])
+    cols = _inner_candidates(max(N, 8), [8, 16, 32, 64])
+    cfg.define_split("tile_m", M, policy="candidate", candidate=rows, default=_pick(8, rows))
+    cfg.define_split("tile_n", N, policy="candidate", candidate=cols, default=_pick(32, cols))
+    cfg.define_knob("unroll_k", [1, 2, 4, 8], default=4)
+    A, B, C = batch_matmul(batch, M, N, K, dtype=dtype, transpose_b=transpose_b)
+    s = create_schedule(C)
+    schedule_batch_matmul(s, C, BatchMatmulBlocking(cfg["tile_m"].size[-1], cfg["tile_n"].size[-1],
+                                                    cfg["unroll_k"].val))
+    return s, [A, B, C]
+
+
+# ---------------------------------------------------------------- conv2d
+def conv2d_reference(x: Array, w: Array, strides: Sequence[int], padding: Sequence[int],
+                     dilation: Sequence[int], groups: int = 1) -> Array:
+    """NCHW x OIHW convolution in numpy (float64 accumulation); padding is (top, left, bottom, right)."""
+    n, _, h, wd = x.shape
+    oc, cg, kh, kw = w.shape
+    (sh, sw), (dh, dw) = strides, dilation
+    pt, pl, pb, pr = padding
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
+    ow = (wd + pl + pr - (kw - 1) * dw - 1) // sw + 1
+    out = np.zeros((n, oc, oh, ow))
+    opg = oc // groups
+    for g in range(groups):
+        xs = xp[:, g * cg:(g + 1) * cg]
+        ws = w[g * opg:(g + 1) * opg].astype(np.float64)
+        for y in range(kh):
+            for z in range(kw):
+                patch = xs[:, :, y * dh: y * dh + sh * (oh - 1) + 1: sh, z * dw: z * dw + sw * (ow - 1) + 1: sw]
+                out[:, g * opg:(g + 1) * opg] += np.einsum("nchw,oc->nohw", patch, ws[:, :, y, z])
+    return out
+
+
+def _conv_out(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+              dilation: Sequence[int]) -> tuple[int, int]:
+    oh = (shape[2] + padding[0] + padding[2] - (wshape[2] - 1) * dilation[0] - 1) // strides[0] + 1
+    ow = (shape[3] + padding[1] + padding[3] - (wshape[3] - 1) * dilation[1] - 1) // strides[1] + 1
+    return oh, ow
+
+
+def _conv_flop(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+               dilation: Sequence[int], *rest: Any) -> float:
+    oh, ow = _conv_out(shape, wshape, strides, padding, dilation)
+    return 2.0 * shape[0] * wshape[0] * wshape[1] * wshape[2] * wshape[3] * oh * ow
+
+
+def _conv_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+              dilation: Sequence[int], bias: bool = False, activation: str | None = None,
+              dtype: str = "float32") -> Callable[..., Array]:
+    def ref(x: Array, w: Array, *b: Array) -> Array:
+        v = conv2d_reference(x, w, strides, padding, dilation)
+        if bias:
+            v = v + b[0][None, :, None, None]
+        return _act(v, activation).astype(dtype)
+
+    return ref
+
+
+def _divisors_among(n: int, cands: Sequence[int]) -> list[int]:
+    return [c for c in cands if n % c == 0] or [1]
+
+
+@template("conv2d_nchw", reference=_conv_ref, flop=_conv_flop)
+def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int] = (1, 1),
+                padding: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1), bias: bool = False,
+                activation: str | None = None, dtype: str = "float32") -> tuple[Schedule, list[Tensor]]:
+    cfg = get_config()
+    _, ow = _conv_out(shape, wshape, strides, padding, dilation)
+    dflt = default_blocking(shape[1], wshape[0], ow)
+    ic = _divisors_among(shape[1], [1, 2, 3, 4, 8, 16, 32, 64]) if shape[1] >= 16 else [shape[1]]
+    oc = _divisors_among(wshape[0], [8, 16, 32, 64])
+    regs = _inner_candidates(ow, [2, 4, 6, 7, 8, 14, 16])
+    cfg.define_knob("ic_bn", ic, default=dflt.ic_bn if dflt.ic_bn in ic else ic[-1])
+    cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[0])
+    cfg.define_split("reg_n", ow, policy="candidate", candidate=regs, default=_pick(dflt.reg_n, regs))
+    cfg.define_knob("unroll_kw", [True, False], default=True)
+    blocking = Conv2dBlocking(cfg["ic_bn"].val, cfg["oc_bn"].val, cfg["reg_n"].size[-1], cfg["unroll_kw"].val)
+    t = conv2d_nchwc(tuple(shape), tuple(wshape), tuple(strides), tuple(padding), tuple(dilation),  # type: ignore[arg-type]
+                     blocking, bias=bias, activation=activation, dtype=dtype)
+    s = create_schedule(t.out)
+    schedule_conv2d_nchwc(s, t, blocking)
+    return s, [t.data, t.weight, *([t.bias] if t.bias is not None else []), t.out]
+
+
+def _direct_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+                dilation: Sequence[int], dtype: str = "float32") -> Callable[..., Array]:
+    return _conv_ref(shape, wshape, strides, padding, dilation, False, None, dtype)
+
+
+@template("conv2d_nchw_direct", reference=_direct_ref, flop=_conv_flop)
+def conv2d_nchw_direct(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int] = (1, 1),
+                       padding: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1),
+                       dtype: str = "float32") -> tuple[Schedule, list[Tensor]]:
+    """Direct NCHW convolution (no layout change): an (oc tile x ow tile) register block per output row."""
+    n, c, h, w = shape
+    oc, _, kh, kw = wshape
+    (sh, sw), (dh, dw) = strides, dilation
+    pt, pl, pb, pr = padding
+    oh, ow = _conv_out(shape, wshape, strides, padding, dilation)
+    data = dsl.placeholder(tuple(shape), dtype=dtype, name="data")
+    weight = dsl.placeholder(tuple(wshape), dtype=dtype, name="weight")
+    zero = dsl.const(0, dtype)
+    padded = dsl.compute(
+        (n, c, h + pt + pb, w + pl + pr),
+        lambda b, ch, y, x: dsl.if_then_else(dsl.all(y >= pt, y < h + pt, x >= pl, x < w + pl),
+                                             data[b, ch, y - pt, x - pl], zero), name="padded")
+    rc, ry, rx = dsl.reduce_axis((0, c), "rc"), dsl.reduce_axis((0, kh), "ry"), dsl.reduce_axis((0, kw), "rx")
+    out = dsl.compute((n, oc, oh, ow), lambda b, o, y, x: dsl.sum(
+        padded[b, rc, y * sh + ry * dh, x * sw + rx * dw] * weight[o, rc, ry, rx], axis=[rc, ry, rx]),
+        name="out", tag="conv2d_nchw")
+    cfg = get_config()
+    ocs = _inner_candidates(oc, [1, 2, 4, 8])
+    ows = _inner_candidates(ow, [4, 8, 16, 32])
+    cfg.define_split("tile_oc", oc, policy="candidate", candidate=ocs, default=_pick(4, ocs))
+    cfg.define_split("tile_ow", ow, policy="candidate", candidate=ows, default=_pick(16, ows))
+    cfg.define_knob("unroll_kw", [True, False], default=True)
+    s = create_schedule(out)
+    s[padded].compute_inline()
+    local = s.cache_write(out, "local")
+    b, o, y, x = s[out].op.axis
+    oo, oi = cfg["tile_oc"].apply(s, out, o)
+    xo, xi = cfg["tile_ow"].apply(s, out, x)
+    s[out].reorder(b, oo, y, xo, oi, xi)
+    s[out].vectorize(xi)
+    par = s[out].fuse(b, oo, y)
+    s[out].parallel(par)
+    s[local].compute_at(s[out], xo)
+    _, lo, _, lx = s[local].op.axis
+    lrc, lry, lrx = s[local].op.reduce_axis
+    s[local].reorder(lrc, lry, lrx, lo, lx)
+    s[local].unroll(lo)
+    s[local].vectorize(lx)
+    if cfg["unroll_kw"].val:
+        s[local].unroll(lrx)
+    return s, [data, weight, out]
+
+
+# ---------------------------------------------------------------- depthwise
+def _dw_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+            dilation: Sequence[int], bias: bool = False, activation: str | None = None,
+            dtype: str = "float32") -> Callable[..., Array]:
+    def ref(x: Array, w: Array, *b: Array) -> Array:
+        v = conv2d_reference(x, w, strides, padding, dilation, groups=shape[1])
+        if bias:
+            v = v + b[0][None, :, None, None]
+        return _act(v, activation).astype(dtype)
+
+    return ref
+
+
+def _dw_flop(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+             dilation: Sequence[int], *rest: Any) -> float:
+    oh, ow = _conv_out(shape, wshape, strides, padding, dilation)
+    return 2.0 * shape[0] * wshape[0] * wshape[2] * wshape[3] * oh * ow
+
+
+@template("depthwise_conv2d_nchw", reference=_dw_ref, flop=_dw_flop)
+def depthwise_conv2d(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int] = (1, 1),
+                     padding: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1), bias: bool = False,
+                     activation: str | None = None, dtype: str = "float32") -> tuple[Schedule, list[Tensor]]:
+    cfg = get_config()
+    cfg.define_knob("vector_x", [4, 8, 16, 32], default=16)
+    cfg.define_knob("unroll_window", [True, False], default=True)
+    blocking = DepthwiseBlocking(cfg["vector_x"].val, cfg["unroll_window"].val)
+    d = depthwise_conv2d_nchw(tuple(shape), tuple(wshape), tuple(strides), tuple(padding),  # type: ignore[arg-type]
+                              tuple(dilation), bias=bias, activation=activation, dtype=dtype)  # type: ignore[arg-type]
+    s = create_schedule(d.out)
+    schedule_depthwise(s, d, blocking)
+    return s, [d.data, d.weight, *([d.bias] if d.bias is not None else []), d.out]
