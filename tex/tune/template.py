@@ -12,6 +12,7 @@ The registry is a plain dict keyed by name; the only other global state is the c
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,7 +104,9 @@ def template(name: str, reference: Callable[..., Any] | None = None,
 
     def register(func: TemplateFunc) -> Template:
         old = _TEMPLATES.get(name)
-        if old is not None and (old.func.__module__, old.func.__qualname__) != (func.__module__, func.__qualname__):
+        # The same function loaded again (a re-import, or the file imported under another module name) is
+        # the same template; another function under the same name is a mistake.
+        if old is not None and (_origin(old.func) != _origin(func)):
             raise TuneError(f"tune.template('{name}') is already defined by {old.func.__module__}."
                             f"{old.func.__qualname__}; pick another name")
         t = Template(name, func, reference, flop)
@@ -111,6 +114,14 @@ def template(name: str, reference: Callable[..., Any] | None = None,
         return t
 
     return register
+
+
+def _origin(func: Callable[..., Any]) -> tuple[str, str]:
+    try:
+        path = os.path.realpath(inspect.getfile(func))
+    except TypeError:
+        path = func.__module__
+    return path, func.__qualname__
 
 
 def lookup(name: str) -> Template:

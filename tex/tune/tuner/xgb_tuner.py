@@ -76,8 +76,9 @@ class XGBTuner(Tuner):
             self.xs.append(inp.config)
             self.ys.append(res.cost)
         self._since_fit += len(inputs)
-        enough = len(self.xs) >= min(self.plan_size // 4, 16) or self._has_history
-        if enough and (self._since_fit >= self.batch_size * 2 or not self.plan):
+        # Refit after every batch once a batch's worth of configs ran; plans are cheap next to measurements.
+        enough = sum(1 for c in self.ys if c < float("inf")) >= self.batch_size or self._has_history
+        if enough and self._since_fit >= self.batch_size:
             self.model.fit(self.xs, self.ys)
             self._replan()
             self._since_fit = 0
