@@ -155,8 +155,7 @@ def run(opts: argparse.Namespace) -> int:
         try:
             from tex.onnx_import import extract_tasks, load  # type: ignore[attr-defined]
         except ImportError:
-            print("tex tune: tuning ONNX models needs the ONNX importer (issue #5), not implemented yet",
-                  file=sys.stderr)
+            print("tex tune: not implemented yet (issue #5)", file=sys.stderr)
             return 2
         tasks = extract_tasks(load(opts.workload), target=opts.target)
     else:
