@@ -106,6 +106,7 @@ def _reduction(combiner: str) -> Callable[..., Expr]:
 
 
 sum = _reduction("sum")  # noqa: A001 (shadows the builtin on purpose, as tvm.te.sum does)
+prod = _reduction("prod")
 _max_reduce = _reduction("max")
 _min_reduce = _reduction("min")
 

@@ -206,7 +206,7 @@ class TensorLoad(Expr):
 class Reduce(Expr):
     """A commutative reduction of `source` over `axis` where `condition` holds.
 
-    `combiner` is "sum", "max" or "min"; the identity element is 0, min_value or max_value.
+    `combiner` is "sum", "max", "min" or "prod"; the identity element is 0, min_value, max_value or 1.
     """
 
     combiner: str
@@ -222,6 +222,8 @@ class Reduce(Expr):
 def reduce_identity(combiner: str, dtype: str) -> Const:
     if combiner == "sum":
         return Const(0.0 if dtypes.is_float(dtype) else 0, dtype)
+    if combiner == "prod":
+        return Const(1.0 if dtypes.is_float(dtype) else 1, dtype)
     if combiner == "max":
         return Const(dtypes.min_value(dtype) if not dtypes.is_float(dtype) else float("-inf"), dtype)
     if combiner == "min":

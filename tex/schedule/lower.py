@@ -23,7 +23,8 @@ from tex.lang.tensor import ComputeOp, IterKind, IterVar, Operation, Placeholder
 from tex.schedule.bound import LoopInfo, Ranges, access_region, loop_info
 from tex.schedule.schedule import AttachKind, Schedule, Stage
 
-_COMBINE = {"sum": lambda a, b: a + b, "max": lambda a, b: binary(Max, a, b), "min": lambda a, b: binary(Min, a, b)}
+_COMBINE = {"sum": lambda a, b: a + b, "max": lambda a, b: binary(Max, a, b), "min": lambda a, b: binary(Min, a, b),
+            "prod": lambda a, b: a * b}
 
 
 def _zero() -> Const:
