@@ -1,0 +1,52 @@
+"""The shipped x86 tuning templates: default and random configs match their numpy references."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tex
+import tex.ops.x86.templates
+from tex import tune
+
+CASES: list[tuple[str, tuple[Any, ...]]] = [
+    ("matmul", (37, 70, 19, "float32")),
+    ("dense", (5, 70, 33, True, "relu", "float32")),
+    ("dense", (16, 32, 8, False, "tanh", "float32")),
+    ("batch_matmul", (2, 17, 40, 9, True, "float32")),
+    ("batch_matmul", (3, 8, 20, 5, False, "float32")),
+    ("conv2d_nchw", ((1, 16, 9, 9), (32, 16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True, "relu", "float32")),
+    ("conv2d_nchw", ((2, 3, 12, 12), (16, 3, 5, 5), (2, 2), (2, 2, 2, 2), (1, 1), False, None, "float32")),
+    ("conv2d_nchw_direct", ((1, 8, 10, 10), (12, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), "float32")),
+    ("conv2d_nchw_direct", ((1, 4, 9, 9), (6, 4, 3, 3), (2, 2), (0, 0, 0, 0), (2, 2), "float32")),
+    ("depthwise_conv2d_nchw", ((1, 8, 15, 15), (8, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), True, "relu", "float32")),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_template_configs_match_reference(name: str, args: tuple[Any, ...]) -> None:
+    task = tune.create_task(name, args)
+    space = task.config_space
+    rng = np.random.default_rng(0)
+    picks = [space.default(), *(space.get(int(i)) for i in rng.choice(len(space), min(3, len(space)), replace=False))]
+    for cfg in picks:
+        s, targs = task.instantiate(cfg)
+        f = tex.build(s, targs)
+        arrays = task.make_inputs(seed=1, config=cfg)
+        want = task.reference(arrays, cfg)
+        _, outs = task.signature(cfg)
+        for p in outs:
+            arrays[p].fill(np.nan)
+        f(*arrays)
+        for p, w in zip(outs, want, strict=True):
+            np.testing.assert_allclose(arrays[p], w, rtol=1e-4, atol=1e-4, err_msg=f"{name} {cfg}")
+    assert task.flop > 0
+
+
+def test_template_flop_counts() -> None:
+    assert tune.create_task("matmul", (4, 5, 6, "float32")).flop == 2 * 4 * 5 * 6
+    conv = tune.create_task("conv2d_nchw", ((1, 16, 8, 8), (32, 16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False,
+                                            None, "float32"))
+    assert conv.flop == 2 * 32 * 16 * 9 * 8 * 8
