@@ -28,6 +28,8 @@ class MatmulBlocking:
     tile_n: int = 32
     unroll_k: int = 4
     parallel: bool = True
+    fuse_parallel: bool = False  # parallelize over (row block, column block) pairs, not row blocks only
+    unroll_rows: bool = True  # unroll the tile's rows (one accumulator chain per row)
 
 
 def matmul_packed(
@@ -65,17 +67,19 @@ def schedule_matmul_packed(s: Schedule, Bp: Tensor, C: Tensor, blocking: MatmulB
     CC = s.cache_write(C, "local")
     i, j = s[C].op.axis
     io, jo, _, ji = s[C].tile(i, j, b.tile_m, b.tile_n)
-    s[CC].compute_at(s[C], jo)
+    outer = s[C].fuse(io, jo) if b.fuse_parallel else io
+    s[CC].compute_at(s[C], outer if b.fuse_parallel else jo)
     ci, cj = s[CC].op.axis
     (ck,) = s[CC].op.reduce_axis
     ko, ki = s[CC].split(ck, b.unroll_k)
     s[CC].reorder(ko, ki, ci, cj)
     s[CC].vectorize(cj)
-    s[CC].unroll(ci)
+    if b.unroll_rows:
+        s[CC].unroll(ci)
     s[CC].unroll(ki)
     s[C].vectorize(ji)
     pj, _, pv = s[Bp].op.axis
     s[Bp].vectorize(pv)
     if b.parallel:
-        s[C].parallel(io)
+        s[C].parallel(outer)
         s[Bp].parallel(pj)

@@ -66,7 +66,10 @@ def matmul(M: int, N: int, K: int, dtype: str = "float32") -> tuple[Schedule, li
     cfg.define_split("tile_m", M, policy="candidate", candidate=rows, default=_pick(8, rows))
     cfg.define_split("tile_n", N, policy="candidate", candidate=cols, default=_pick(32, cols))
     cfg.define_knob("unroll_k", [1, 2, 4, 8], default=4)
-    blocking = MatmulBlocking(cfg["tile_m"].size[-1], cfg["tile_n"].size[-1], cfg["unroll_k"].val)
+    cfg.define_knob("fuse_parallel", [False, True], default=False)
+    cfg.define_knob("unroll_rows", [True, False], default=True)
+    blocking = MatmulBlocking(cfg["tile_m"].size[-1], cfg["tile_n"].size[-1], cfg["unroll_k"].val,
+                              fuse_parallel=cfg["fuse_parallel"].val, unroll_rows=cfg["unroll_rows"].val)
     A, B, Bp, C = matmul_packed(M, N, K, bn=blocking.tile_n, dtype=dtype)
     s = create_schedule(C)
     schedule_matmul_packed(s, Bp, C, blocking)
