@@ -46,7 +46,8 @@ def test_failures_become_records(mo: tune.MeasureOption, mode: str, kind: K, msg
 
 
 def test_hang_times_out_and_tuning_goes_on() -> None:
-    option = tune.measure_option(tune.LocalBuilder(n_parallel=1), tune.LocalRunner(number=1, repeat=1, timeout=3))
+    option = tune.measure_option(tune.LocalBuilder(n_parallel=1, timeout=3),
+                                 tune.LocalRunner(number=1, repeat=1, timeout=3))
     try:
         task = tune.create_task("test.faulty", (64,))
         tuner = tune.GridSearchTuner(task)
@@ -55,3 +56,11 @@ def test_hang_times_out_and_tuning_goes_on() -> None:
         assert tuner.best_config is not None and tuner.best_config.value("mode") == "ok"
     finally:
         option.close()
+
+
+def test_a_script_that_tunes_at_import_does_not_recurse() -> None:
+    from tests.tune import unguarded_script
+
+    (r,) = unguarded_script.RESULTS
+    assert not r.ok
+    assert "put that code under `if __name__ == \"__main__\":`" in r.error_msg

@@ -1,6 +1,7 @@
-"""Measuring configs: `LocalBuilder` compiles them in parallel worker processes, `LocalRunner` times them
-in an isolated worker process; every failure becomes a `MeasureResult` with an error kind, never an
-exception out of the tuner.
+"""Measuring configs: `LocalBuilder` compiles and checks them in parallel worker processes, `LocalRunner`
+times each in the worker that built it, one at a time; every failure (an invalid config, a compile error,
+a crash, a hang, a wrong answer) becomes a `MeasureResult` with an error kind, never an exception out of
+the tuner, and a dead or hung worker is replaced.
 
 Correctness: every config the runner times is first run once with its outputs filled with NaN and compared
 with the task's reference (the template's numpy reference, else the default-schedule build), so a kernel
@@ -45,6 +46,9 @@ class BuildResult:
     error_kind: MeasureErrorKind
     error_msg: str = ""
     build_time: float = 0.0
+    worker: int = -1  # the worker holding the built, checked kernel, that worker's process generation,
+    generation: int = 0  # and the id the kernel is kept under there
+    request_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,66 +73,63 @@ class MeasureResult:
         return self.error_kind is MeasureErrorKind.NO_ERROR
 
 
-def _request(op: str, inp: MeasureInput, **extra: Any) -> dict[str, Any]:
-    return {"op": op, "spec": inp.task.spec(), "config": inp.config.to_json(), **extra}
+_ids = iter(range(1, 1 << 62))
 
 
-class _Pool:
-    """Persistent workers; `map` sends one request per worker at a time and collects answers in order."""
+def _prepare_request(inp: MeasureInput, check: bool, seed: int) -> dict[str, Any]:
+    return {"op": "prepare", "id": next(_ids), "spec": inp.task.spec(), "config": inp.config.to_json(),
+            "check": check, "seed": seed}
 
-    def __init__(self, role: str, size: int):
-        self.workers = [Worker(role) for _ in range(max(1, size))]
 
-    def map(self, requests: list[dict[str, Any]], timeout: float) -> list[Answer]:
-        answers: list[Answer | None] = [None] * len(requests)
-        pending = list(range(len(requests)))
-        while pending:
-            wave = list(zip(self.workers, pending, strict=False))
-            pending = pending[len(wave):]
-            for w, i in wave:
-                w.submit(requests[i])
-            deadline = time.monotonic() + timeout
-            for w, i in wave:
-                answers[i] = w.result(max(0.0, deadline - time.monotonic()) + 0.05)
-        return [a for a in answers if a is not None]
-
-    def close(self) -> None:
-        for w in self.workers:
-            w.close()
+def _build_result(a: Answer, worker: Worker) -> BuildResult:
+    if a.error == "TIMEOUT":
+        return BuildResult(MeasureErrorKind.COMPILE_TIMEOUT, a.msg)
+    if a.error == "CRASH":  # preparing runs the kernel once (the correctness check): a crash is a runtime error
+        return BuildResult(MeasureErrorKind.RUNTIME_ERROR, a.msg)
+    return BuildResult(MeasureErrorKind(a.error), a.msg, a.build_time)
 
 
 class LocalBuilder:
-    """Instantiates and compiles configs in `n_parallel` worker processes, `timeout` seconds each."""
+    """Builds configs in `n_parallel` worker processes (`timeout` seconds each, the correctness check
+    included). Each kernel stays in the worker that built it, where the runner times it: one compile per
+    config, and compiles run in parallel while timings never overlap."""
 
     def __init__(self, n_parallel: int | None = None, timeout: float = 20.0):
         self.n_parallel = n_parallel or max(1, os.cpu_count() or 1)
         self.timeout = timeout
-        self._pool: _Pool | None = None
+        self.workers: list[Worker] = []
 
-    def build(self, inputs: list[MeasureInput]) -> list[BuildResult]:
-        if self._pool is None:
-            self._pool = _Pool("builder", self.n_parallel)
-        answers = self._pool.map([_request("build", i) for i in inputs], self.timeout)
-        out = []
-        for a in answers:
-            if a.error == "TIMEOUT":
-                out.append(BuildResult(MeasureErrorKind.COMPILE_TIMEOUT, a.msg))
-            elif a.error == "CRASH":
-                out.append(BuildResult(MeasureErrorKind.COMPILE_ERROR, a.msg))
-            else:
-                out.append(BuildResult(MeasureErrorKind(a.error), a.msg, a.build_time))
-        return out
+    def build(self, inputs: list[MeasureInput], check: bool = True, seed: int = 0) -> list[BuildResult]:
+        if not self.workers:
+            self.workers = [Worker("runner") for _ in range(self.n_parallel)]
+        out: list[BuildResult | None] = [None] * len(inputs)
+        reqs = [_prepare_request(inp, check, seed) for inp in inputs]
+        pending = list(range(len(inputs)))
+        while pending:
+            wave = list(zip(range(len(self.workers)), pending, strict=False))
+            pending = pending[len(wave):]
+            for w, i in wave:
+                self.workers[w].submit(reqs[i])
+            deadline = time.monotonic() + self.timeout
+            for w, i in wave:
+                worker = self.workers[w]
+                a = worker.result(max(0.0, deadline - time.monotonic()) + 0.05)
+                r = _build_result(a, worker)
+                ok = r.error_kind is MeasureErrorKind.NO_ERROR
+                out[i] = BuildResult(r.error_kind, r.error_msg, r.build_time, w, worker.generation, reqs[i]["id"]) \
+                    if ok else r
+        return [r for r in out if r is not None]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        for w in self.workers:
+            w.close()
+        self.workers = []
 
 
 class LocalRunner:
-    """Times built configs in one isolated worker process: `repeat` rounds of `number` calls each
-    (`number` grows until a round lasts `min_repeat_ms`); each config is checked against the reference
-    first when `check_correctness`."""
+    """Times built configs one at a time, each in the worker process that built (and checked) it:
+    `repeat` rounds of `number` calls (`number` grows until a round lasts `min_repeat_ms`). With
+    `check_correctness`, every config is first compared with the task's reference (when it is built)."""
 
     def __init__(self, number: int = 4, repeat: int = 3, min_repeat_ms: float = 0.0, timeout: float = 20.0,
                  check_correctness: bool = True, seed: int = 0):
@@ -136,32 +137,31 @@ class LocalRunner:
         self.timeout = timeout
         self.check_correctness = check_correctness
         self.seed = seed
-        self._pool: _Pool | None = None
 
-    def run(self, inputs: list[MeasureInput], builds: list[BuildResult], repeat: int | None = None
-            ) -> list[MeasureResult]:
-        if self._pool is None:
-            self._pool = _Pool("runner", 1)  # one at a time: concurrent runs would disturb each other's timing
-        results: list[MeasureResult | None] = [None] * len(inputs)
-        todo = []
-        for i, b in enumerate(builds):
-            if b.error_kind is not MeasureErrorKind.NO_ERROR:
-                results[i] = MeasureResult((math.inf,), b.error_kind, b.error_msg, b.build_time)
-            else:
-                todo.append(i)
-        for i in todo:
+    def run(self, inputs: list[MeasureInput], builds: list[BuildResult], builder: LocalBuilder,
+            repeat: int | None = None) -> list[MeasureResult]:
+        results: list[MeasureResult] = []
+        for inp, b in zip(inputs, builds, strict=True):
             t0 = time.perf_counter()
-            req = _request("run", inputs[i], number=self.number, repeat=repeat or self.repeat,
-                           min_repeat_ms=self.min_repeat_ms, check=self.check_correctness, seed=self.seed)
-            a = self._pool.map([req], self.timeout)[0]
-            spent = time.perf_counter() - t0 + builds[i].build_time
-            results[i] = _to_result(a, spent)
-        return [r for r in results if r is not None]
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+            if b.error_kind is not MeasureErrorKind.NO_ERROR:
+                results.append(MeasureResult((math.inf,), b.error_kind, b.error_msg, b.build_time))
+                continue
+            worker = builder.workers[b.worker]
+            req_id = b.request_id
+            if worker.generation != b.generation:
+                # the worker was restarted after building this kernel (another config crashed it): rebuild
+                req = _prepare_request(inp, self.check_correctness, self.seed)
+                req_id = req["id"]
+                worker.submit(req)
+                rb = _build_result(worker.result(builder.timeout), worker)
+                if rb.error_kind is not MeasureErrorKind.NO_ERROR:
+                    results.append(MeasureResult((math.inf,), rb.error_kind, rb.error_msg, rb.build_time))
+                    continue
+            worker.submit({"op": "time", "id": req_id, "number": self.number, "repeat": repeat or self.repeat,
+                           "min_repeat_ms": self.min_repeat_ms})
+            a = worker.result(self.timeout)
+            results.append(_to_result(a, time.perf_counter() - t0 + b.build_time))
+        return results
 
 
 def _to_result(a: Answer, spent: float) -> MeasureResult:
@@ -181,11 +181,11 @@ class MeasureOption:
     runner: LocalRunner
 
     def measure(self, inputs: list[MeasureInput], repeat: int | None = None) -> list[MeasureResult]:
-        return self.runner.run(inputs, self.builder.build(inputs), repeat=repeat)
+        builds = self.builder.build(inputs, self.runner.check_correctness, self.runner.seed)
+        return self.runner.run(inputs, builds, self.builder, repeat=repeat)
 
     def close(self) -> None:
         self.builder.close()
-        self.runner.close()
 
 
 def measure_option(builder: LocalBuilder | str | None = None, runner: LocalRunner | str | None = None

@@ -146,12 +146,23 @@ def load_records(path: str | os.PathLike[str]) -> list[Record]:
 
 
 def pick_best(records: Iterable[Record]) -> dict[tuple[Any, ...], Record]:
-    """The fastest successful record per (task, args, target fingerprint, space version)."""
-    best: dict[tuple[Any, ...], Record] = {}
+    """The fastest successful record per (task, args, target fingerprint, space version).
+
+    A config measured more than once (the tuner re-measures its top configs with more repeats before it
+    declares the best) is represented by its measurement with the most repeats, the latest on a tie, so that
+    a lucky first measurement does not outrank the re-measurement that the tuner's choice rests on."""
+    per_config: dict[tuple[Any, ...], Record] = {}
     for r in records:
         if not r.ok:
             continue
         key = (r.task, r.args, json.dumps(r.fingerprint, sort_keys=True), r.space)
+        ckey = (*key, json.dumps(r.config, sort_keys=True))
+        old = per_config.get(ckey)
+        if old is None or (len(r.costs), r.timestamp) >= (len(old.costs), old.timestamp):
+            per_config[ckey] = r
+    best: dict[tuple[Any, ...], Record] = {}
+    for ckey, r in per_config.items():
+        key = ckey[:4]
         if key not in best or r.cost < best[key].cost:
             best[key] = r
     return best

@@ -8,8 +8,9 @@ is noticed by the closed pipe. Either way the parent
 records an error and starts a fresh worker, and tuning goes on.
 
 Requests are plain data: the task's spec (template name, its module or file, args, target), a config as
-JSON and the measurement options, so a worker rebuilds everything it runs (kernels are JIT-compiled in
-the process that calls them).
+JSON and the measurement options. A config is compiled once, in the worker that will time it (kernels are
+JIT-compiled in the process that calls them): "prepare" builds and checks it, in parallel across workers,
+and "time" later times it there, one worker at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import math
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -63,6 +65,7 @@ class _State:
     def __init__(self) -> None:
         self.tasks: dict[str, Any] = {}
         self.data: dict[str, tuple[list[np.ndarray], list[np.ndarray], list[int]]] = {}  # per signature
+        self.prepared: dict[int, tuple[Any, list[np.ndarray]]] = {}  # built and checked, waiting to be timed
 
     def task(self, spec: dict[str, Any]) -> Any:
         from tex.tune.task import create_task
@@ -105,12 +108,16 @@ def _build(state: _State, req: dict[str, Any]) -> Any:
 
 
 def _serve(req: dict[str, Any], state: _State) -> dict[str, Any]:
+    """"prepare": build, make inputs, run once with NaN-filled outputs and check against the reference,
+    and keep the kernel; "time": time the kernel kept under the same id (then forget it)."""
+    if req["op"] == "time":
+        f, work = state.prepared.pop(req["id"])
+        timer = f.time_evaluator(number=req["number"], repeat=req["repeat"], min_repeat_ms=req["min_repeat_ms"])
+        return {"error": "NO_ERROR", "costs": list(timer(*work).results)}
     f, info = _build(state, req)
     if f is None:
         kind, msg = info
         return {"error": kind, "msg": msg}
-    if req["op"] == "build":
-        return {"error": "NO_ERROR", "build_time": info}
     t = state.task(req["spec"])
     arrays, ref, outs, names = state.inputs(req["spec"], req.get("seed", 0), t.config_space.from_json(req["config"]))
     work = [a.copy() for a in arrays]
@@ -133,9 +140,8 @@ def _serve(req: dict[str, Any], state: _State) -> dict[str, Any]:
                 name = names[p]
                 what = f"{bad} of {got.size} elements" if bad >= 0 else "integer results"
                 return {"error": "WRONG_ANSWER", "msg": f"output '{name}' differs from the reference ({what})"}
-    timer = f.time_evaluator(number=req["number"], repeat=req["repeat"], min_repeat_ms=req["min_repeat_ms"])
-    res = timer(*work)
-    return {"error": "NO_ERROR", "costs": list(res.results), "build_time": info}
+    state.prepared[req["id"]] = (f, work)
+    return {"error": "NO_ERROR", "build_time": info}
 
 
 def _send(f: IO[bytes], obj: Any) -> None:
@@ -165,6 +171,9 @@ def stdio_main(role: str) -> None:
     os.dup2(2, 1)  # prints of templates or kernels must not corrupt the channel
     channel_in = sys.stdin.buffer
     os.environ["TEX_TUNE_WORKER"] = role  # lets a test template tell where it runs (crash/hang injection)
+    # Ctrl-C reaches the whole process group: the parent handles it (keeps its log, closes us); a worker
+    # interrupted mid-request would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     state = _State()
     while True:
         try:
@@ -195,13 +204,20 @@ class Worker:
     def __init__(self, role: str):
         self.role = role
         self.proc: subprocess.Popen[bytes] | None = None
+        self.generation = 0  # bumped on every (re)start: kernels prepared in an older process are gone
 
     def _start(self) -> None:
+        if os.environ.get("TEX_TUNE_WORKER"):
+            # We are a worker ourselves: loading the template's file ran code that tunes. Starting more
+            # workers here would recurse without end.
+            raise TuneError("a tuning worker tried to start tuning: the file defining the template runs tuning "
+                            "when imported; put that code under `if __name__ == \"__main__\":`")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", f"from tex.tune.worker import stdio_main; stdio_main({self.role!r})"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.generation += 1
 
     def submit(self, req: dict[str, Any]) -> None:
         if self.proc is None or self.proc.poll() is not None:
