@@ -34,13 +34,22 @@ from tex.lang.dsl import (
 from tex.lang.expr import Expr, Var
 from tex.lang.tensor import ComputeOp, IterVar, PlaceholderOp, Reduce, Tensor
 from tex.schedule.schedule import Schedule, Stage, create_schedule
+from tex.targets.export import Library, export_library, load_module
 
 __version__ = "0.1.0"
+
+
+def compile(model: object, target: str = "llvm", tuning_log: str | None = None,  # noqa: A001 (tex.compile, as in DESIGN.md)
+            shapes: dict | None = None) -> object:
+    """Compile an ONNX model (path, bytes, ModelProto or imported Graph) into an executor with `.run({name: array})`."""
+    from tex.onnx_import import compile_model
+    return compile_model(model, target=target, tuning_log=tuning_log, shapes=shapes)
+
 
 __all__ = [
     "BuildError", "ComputeOp", "Expr", "IterVar", "LoweringError", "OnnxImportError", "PlaceholderOp", "Reduce",
     "Schedule", "ScheduleError", "Stage", "Tensor", "TexError", "TuneError", "Var", "__version__",
-    "build", "create_schedule", "lower",
+    "Library", "build", "compile", "create_schedule", "export_library", "load_module", "lower",
     "abs", "all", "any", "ceil", "compute", "const", "erf", "exp", "floor", "if_then_else", "log", "max",
     "max_value", "min", "min_value", "placeholder", "pow", "reduce_axis", "round", "rsqrt", "select", "sigmoid",
     "sqrt", "sum", "tanh", "thread_axis", "var",

@@ -329,8 +329,11 @@ class Module:
             return str(self.lowered)
         raise ValueError(f"{self.name}: get_source format must be 'll', 'asm' or 'ir', got {fmt!r}")
 
-    def export_library(self, path: str) -> None:
-        raise NotImplementedError("export is issue #6 (shared libraries with a C header); not implemented yet")
+    def export_library(self, path: str, cc: str | None = None) -> Any:
+        """Write the shared library `path` and its C header (`.h`); see tex/targets/export.py."""
+        from tex.targets.export import export_library
+
+        return export_library(self, path, cc=cc)
 
     @property
     def entry_name(self) -> str:
