@@ -7,8 +7,8 @@
 # - .venv: created with python3 -m venv (PYTHON=... picks another interpreter, >= 3.11), then
 #   `pip install -e .[test]`; redone only when pyproject.toml changes (a stamp in .venv remembers).
 # - System libraries, on Linux as root with apt-get: Debian's PoCL OpenCL driver (pocl-opencl-icd,
-#   ocl-icd-libopencl1) when no OpenCL driver is registered in /etc/OpenCL/vendors, and libgomp1 when the
-#   dynamic linker does not know it. Best effort: when that fails, OpenCL tests skip with a reason.
+#   ocl-icd-libopencl1) when no OpenCL driver is registered in /etc/OpenCL/vendors, libgomp1 when the
+#   dynamic linker does not know it, and gcc (for export_library) when there is no C compiler. Best effort: when that fails, OpenCL tests skip with a reason.
 #   Tried once per .venv; delete .venv/.tex-apt-tried to try again. TEX_NO_APT=1 skips this step.
 #
 # Safe to source from an interactive shell: it sets no shell options and leaves only the venv's
@@ -36,6 +36,10 @@ _tex_system_packages() {
     [ -z "${TEX_NO_APT:-}" ] || return 0
     if ! compgen -G "/etc/OpenCL/vendors/*.icd" >/dev/null; then
         need+=(ocl-icd-libopencl1 pocl-opencl-icd)
+    fi
+    # export links kernels with the system C compiler; gcc also brings libgomp.so for -lgomp
+    if ! command -v cc >/dev/null 2>&1; then
+        need+=(gcc libc6-dev)
     fi
     ldconfig_bin="$(command -v ldconfig 2>/dev/null || echo /sbin/ldconfig)"
     if [ -x "$ldconfig_bin" ] && ! "$ldconfig_bin" -p 2>/dev/null | grep -q 'libgomp\.so\.1'; then
