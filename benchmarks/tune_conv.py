@@ -35,7 +35,7 @@ def ort_conv(w: np.ndarray, shape: tuple[int, ...]):
 
     node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], kernel_shape=[3, 3])
     g = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [shape[0], w.shape[0], *shape[2:]])],
                           initializer=[numpy_helper.from_array(w, "w")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(m)
@@ -60,8 +60,11 @@ def main() -> None:
         t0 = time.monotonic()
         try:
             default = mo.measure([tune.MeasureInput(task, task.config_space.default())])[0]
-            tune.XGBTuner(task, seed=0).tune(opts.trials, mo, callbacks=[
-                tune.callback.progress_bar(opts.trials), tune.callback.log_to_file(log)])
+            done = sum(1 for r in tune.load_records(log) if r.task == task.name and r.args == task.args) \
+                if Path(log).exists() else 0
+            if opts.trials > done:  # a log from an earlier run counts: tune only the missing trials
+                tune.XGBTuner(task, seed=0).tune(opts.trials - done, mo, resume=log, callbacks=[
+                    tune.callback.progress_bar(opts.trials - done), tune.callback.log_to_file(log)])
         finally:
             mo.close()
         secs = time.monotonic() - t0
