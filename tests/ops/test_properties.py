@@ -27,6 +27,8 @@ def _random_loops(data: st.DataObject, stage: Stage, allow_parallel: bool = True
         else:
             leaves.append(iv)
     order = data.draw(st.permutations(leaves), label="order")
+    if not order:  # a scalar output: nothing to schedule
+        return order
     stage.reorder(*order)
     pos = data.draw(st.integers(0, len(order)), label="fuse at")
     if pos + 1 < len(order) and order[pos].kind is order[pos + 1].kind:  # fuse two adjacent loops of one kind

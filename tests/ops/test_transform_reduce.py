@@ -7,6 +7,7 @@ import pytest
 
 import tex
 from tests.ops.helpers import SCHEDULES, check, rand
+from tests.ops.reference import np_softmax
 from tex import ops
 
 
@@ -120,3 +121,17 @@ def test_reduction_of_an_elementwise_expression(kind: str) -> None:
     x, y = tex.placeholder((6, 17), name="x"), tex.placeholder((17,), name="y")
     out = ops.reduce_sum(ops.multiply(ops.exp(x), y), axes=1, keepdims=True)
     check(kind, [x, y], out, lambda a, b: (np.exp(a) * b).sum(1, keepdims=True), rtol=1e-5)
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_symbolic_intermediates_at_the_root(explicit: bool) -> None:
+    # regression: lowering refused to size a root intermediate by a shape variable that is not passed explicitly
+    n = tex.var("n")
+    x, y = tex.placeholder((n, 5), name="x"), tex.placeholder((5,), name="y")
+    out = ops.softmax(ops.multiply(x, y), axis=-1)
+    f = tex.build(tex.create_schedule(out), [x, y, out, n] if explicit else [x, y, out])
+    for rows in (1, 9):
+        dx, dy = rand((rows, 5)), rand((5,))
+        got = np.full((rows, 5), np.nan, np.float32)
+        f(dx, dy, got, rows)
+        np.testing.assert_allclose(got, np_softmax(dx * dy, -1), rtol=1e-5, atol=1e-6)

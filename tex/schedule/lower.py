@@ -222,6 +222,8 @@ class _Lowerer:
             buf = Buffer(unique(a.name), a.op.shape, a.dtype, "global")
             self.buffers[self._stage(a).origin_op] = buf
             self.params.append(buf)
+        # an argument's shape variables become parameters below, so intermediates may be sized by them too
+        known = set(collect(tuple(b.shape for b in self.params if isinstance(b, Buffer)), lambda n: isinstance(n, Var)))
         for st in self.stages:
             if st.origin_op in self.buffers:
                 continue
@@ -229,7 +231,7 @@ class _Lowerer:
                 self.info[st].extent[iv] for iv in st.op.axis)  # type: ignore[attr-defined]
             for d, e in enumerate(shape):
                 free = collect(e, lambda n: isinstance(n, Var))
-                if not isinstance(e, Const) and not all(v in self.params for v in free):
+                if not isinstance(e, Const) and not all(v in self.params or v in known for v in free):
                     raise LoweringError(f"lower({self.name}): cannot size the buffer of '{st.name}' (axis {d} needs "
                                         f"{e}); compute it at an outer loop or at the root")
             self.buffers[st.origin_op] = Buffer(unique(st.name), shape, st.op.dtype, st.scope)
