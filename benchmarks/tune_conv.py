@@ -64,7 +64,7 @@ def main() -> None:
                 if Path(log).exists() else 0
             if opts.trials > done:  # a log from an earlier run counts: tune only the missing trials
                 tune.XGBTuner(task, seed=0).tune(opts.trials - done, mo, resume=log, callbacks=[
-                    tune.callback.progress_bar(opts.trials - done), tune.callback.log_to_file(log)])
+                    tune.callback.log_to_file(log), tune.callback.progress_bar(opts.trials - done)])
         finally:
             mo.close()
         secs = time.monotonic() - t0

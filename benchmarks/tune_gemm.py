@@ -58,7 +58,7 @@ def tune_curve(task: tune.Task, trials: int, log: str, seed: int) -> tuple[list[
     t0 = time.monotonic()
     try:
         tune.XGBTuner(task, seed=seed).tune(trials, mo, resume=log, callbacks=[
-            record, tune.callback.progress_bar(trials), tune.callback.log_to_file(log)])
+            record, tune.callback.log_to_file(log), tune.callback.progress_bar(trials)])
     finally:
         mo.close()
     return curve, time.monotonic() - t0

@@ -100,7 +100,6 @@ def test_tex_error_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch, capsy
 @pytest.mark.parametrize(
     ("argv", "issue"),
     [
-        (["tune", "model.onnx", "--log", "m.jsonl"], 5),
         (["compile", "model.onnx", "-o", "model.so"], 5),
         (["run", "model.onnx", "--input", "x=x.npy"], 5),
         (["bench", "model.onnx", "--compare", "onnxruntime"], 5),

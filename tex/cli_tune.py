@@ -96,7 +96,7 @@ def tune_tasks(tasks: list[Any], opts: argparse.Namespace) -> list[dict[str, Any
             tuner.visited.add(task.config_space.default().index)
             t0 = time.monotonic()
             tuner.tune(opts.trials, mo, early_stopping=opts.early_stopping, budget_s=budget, resume=opts.log,
-                       callbacks=[tune.callback.progress_bar(opts.trials, prefix), tune.callback.log_to_file(opts.log)])
+                       callbacks=[tune.callback.log_to_file(opts.log), tune.callback.progress_bar(opts.trials, prefix)])
             if default.ok and default.cost < tuner.best_cost:
                 tuner.best_cost, tuner.best_config = default.cost, task.config_space.default()
             rows.append({"task": task, "trials": tuner.trials, "errors": tuner.errors,
@@ -157,6 +157,8 @@ def run(opts: argparse.Namespace) -> int:
         except ImportError:
             print("tex tune: not implemented yet (issue #5)", file=sys.stderr)
             return 2
+        if not Path(opts.workload).is_file():
+            raise TuneError(f"{opts.workload}: no such file")
         tasks = extract_tasks(load(opts.workload), target=opts.target)
     else:
         file, sep, name = opts.workload.rpartition(":")

@@ -84,7 +84,7 @@ def tuning(n: int, trials: int, log: str) -> None:
     try:
         default = mo.measure([tune.MeasureInput(task, task.config_space.default())])[0]
         tuner = tune.XGBTuner(task, seed=0)
-        tuner.tune(trials, mo, callbacks=[tune.callback.progress_bar(trials), tune.callback.log_to_file(log)])
+        tuner.tune(trials, mo, callbacks=[tune.callback.log_to_file(log), tune.callback.progress_bar(trials)])
     finally:
         mo.close()
     print(f"best config: {tuner.best_config}  ({tuner.errors} of {tuner.trials} trials failed)")

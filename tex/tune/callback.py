@@ -34,10 +34,13 @@ def progress_bar(total: int, prefix: str = "", stream: IO[str] | None = None) ->
     """One line, rewritten in place on a terminal: trials, errors, best GFLOP/s, elapsed and remaining time."""
     out = stream or sys.stderr
     live = out.isatty()
+    total_trials = total
 
     def cb(tuner: Tuner, inputs: list[MeasureInput], results: list[MeasureResult]) -> None:
         del inputs, results
         elapsed = time.monotonic() - tuner.started
+        # a space smaller than the trial count ends the search early: count down to what is left of it
+        total = min(total_trials, tuner.trials + max(0, len(tuner.space) - len(tuner.visited)))
         done = min(tuner.trials, total)
         left = elapsed / done * (total - done) if done else math.nan
         if tuner.budget_s is not None:

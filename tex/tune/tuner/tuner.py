@@ -9,6 +9,7 @@ and the best of those re-measurements is declared the best config.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -65,9 +66,9 @@ class Tuner:
             elif res.cost < self.best_cost:
                 self.best_cost, self.best_config = res.cost, inp.config
 
-    def resume(self, records: str | Iterable[Record]) -> int:
+    def resume(self, records: str | os.PathLike[str] | Iterable[Record]) -> int:
         """Learn from the matching records of an earlier run and never propose their configs again."""
-        recs = load_records(records) if isinstance(records, str) else list(records)
+        recs = load_records(records) if isinstance(records, (str, os.PathLike)) else list(records)
         fp, version = self.task.target.fingerprint(), self.space.version()
         inputs, results = [], []
         for r in recs:
@@ -87,8 +88,9 @@ class Tuner:
         return len(inputs)
 
     def tune(self, n_trial: int, measure_option: MeasureOption | None = None, early_stopping: int | None = None,
-             callbacks: Sequence[Callback] = (), budget_s: float | None = None, resume: str | None = None,
-             top_k: int = 3, final_repeat: int | None = None) -> Config | None:
+             callbacks: Sequence[Callback] = (), budget_s: float | None = None,
+             resume: str | os.PathLike[str] | None = None, top_k: int = 3, final_repeat: int | None = None
+             ) -> Config | None:
         """Measure up to `n_trial` new configs (or until `budget_s` seconds or `early_stopping` trials without
         improvement); returns the best config, also in `best_config` / `best_cost`."""
         if n_trial < 1:
@@ -96,8 +98,6 @@ class Tuner:
         mo = measure_option or _default_measure_option()
         self.started, self.budget_s, self.n_trial = time.monotonic(), budget_s, n_trial
         if resume is not None:
-            import os
-
             if os.path.exists(resume):
                 self.resume(resume)
         measured: list[tuple[MeasureInput, MeasureResult]] = []
