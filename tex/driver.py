@@ -28,4 +28,10 @@ def build(sch: Schedule | PrimFunc, args: list[Tensor | Var] | None = None, targ
         if args is None:
             raise TypeError("build: give the kernel's arguments (tensors in call order), e.g. build(s, [A, B, C])")
         func = _lower(sch, args, name)
+    from tex.targets.target import TargetKind, as_target
+
+    if as_target(target).kind is TargetKind.OPENCL:  # OpenCL compilers vectorize work-items themselves
+        from tex.targets.opencl.codegen import devectorize
+
+        func = devectorize(func)
     return build_func(run_passes(func, "build"), target)

@@ -15,9 +15,9 @@ def build_func(func: object, target: str | Target = "llvm") -> Module:
         raise TypeError(f"build_func: expected a PrimFunc (the output of lowering), got {type(func).__name__}")
     t = as_target(target)
     if t.kind is TargetKind.OPENCL:
-        raise NotImplementedError(
-            f"build_func({func.name}): the OpenCL backend is not implemented yet (target '{t}'); use target='llvm'"
-        )
+        from tex.targets import opencl
+
+        return opencl.build(func, t)  # type: ignore[return-value]
     from tex.targets import llvm
 
     return llvm.build(func, t)

@@ -1,0 +1,220 @@
+"""The OpenCL runtime: device choice, program and buffer caches, `OpenCLModule` (same API as `Module`).
+
+Device N is the N-th device over all platforms, as `tex.targets.list_devices()` numbers them; without
+`-device`, the first device that builds a trivial kernel (a broken platform is skipped).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from tex.errors import BuildError
+from tex.ir.nodes import Buffer, PrimFunc, Store
+from tex.lang import dtypes
+from tex.lang.expr import Var
+from tex.lang.functor import collect
+from tex.targets.opencl.codegen import Launch
+from tex.targets.runtime import Module, TimeResult, _BufferParam, _dim, _ScalarParam
+from tex.targets.target import Target
+
+_PROBE = "__kernel void tex_probe(__global float* x) { x[get_global_id(0)] += 1.0f; }"
+
+
+def _cl() -> Any:
+    try:
+        import pyopencl as cl
+    except Exception as e:  # pragma: no cover - pyopencl is a dependency of the OpenCL target
+        raise BuildError(f"target opencl: pyopencl cannot be imported ({e}); pip install pyopencl") from None
+    return cl
+
+
+def _all_devices() -> list[Any]:
+    cl = _cl()
+    try:
+        platforms = cl.get_platforms()
+    except Exception:
+        return []
+    out = []
+    for p in platforms:
+        try:
+            out.extend(p.get_devices())
+        except Exception:
+            continue
+    return out
+
+
+class DeviceContext:
+    """One OpenCL device with its context, profiling queue and program cache."""
+
+    def __init__(self, index: int, device: Any):
+        cl = _cl()
+        self.index, self.device = index, device
+        self.context = cl.Context([device])
+        self.queue = cl.CommandQueue(self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
+        self.programs: dict[str, Any] = {}
+        self.max_work_group_size = int(device.max_work_group_size)
+        self.max_work_item_sizes = tuple(int(x) for x in device.max_work_item_sizes)
+        self.local_mem_size = int(device.local_mem_size)
+        ext = device.extensions.split()
+        self.fp16 = "cl_khr_fp16" in ext
+        self.fp64 = "cl_khr_fp64" in ext
+
+    @property
+    def name(self) -> str:
+        return str(self.device.name).strip()
+
+    def program(self, source: str, where: str) -> Any:
+        prog = self.programs.get(source)
+        if prog is None:
+            cl = _cl()
+            try:
+                prog = cl.Program(self.context, source).build()
+            except Exception as e:
+                first = str(e).strip().splitlines()
+                raise BuildError(f"{where}: the OpenCL compiler of '{self.name}' rejected the kernel: "
+                                 f"{' | '.join(first[-6:])}") from None
+            self.programs[source] = prog
+        return prog
+
+
+@cache
+def device_context(index: int | None) -> DeviceContext:
+    """The device `index` (None: the first that builds a kernel)."""
+    devices = _all_devices()
+    if not devices:
+        raise BuildError("target opencl: no OpenCL device found (install an OpenCL driver, e.g. Debian's "
+                         "pocl-opencl-icd)")
+    if index is not None:
+        if index >= len(devices):
+            raise BuildError(f"target opencl -device={index}: there are {len(devices)} OpenCL devices "
+                             f"(0..{len(devices) - 1}); see `tex targets`")
+        return DeviceContext(index, devices[index])
+    errors = []
+    for i, d in enumerate(devices):
+        try:
+            ctx = DeviceContext(i, d)
+            ctx.program(_PROBE, "probe")
+            return ctx
+        except Exception as e:  # a platform that cannot build (e.g. an unknown CPU): try the next one
+            errors.append(f"{d.name.strip()}: {e}")
+    raise BuildError(f"target opencl: no OpenCL device builds kernels ({'; '.join(errors)})")
+
+
+class OpenCLModule(Module):
+    """A compiled OpenCL kernel: `m(*arrays)` copies in, launches, copies the written buffers back."""
+
+    def __init__(self, func: PrimFunc, target: Target, lowered: PrimFunc, source: str, launch: Launch,
+                 ctx: DeviceContext, kernel_name: str, extra: Sequence[Var] = ()):
+        # the argument checking state of Module (no native entry point here)
+        self.func, self.target, self.lowered, self.kernel = func, target, lowered, None
+        self.name, self.symbol = func.name, kernel_name
+        self._before_call = None
+        self.extra = tuple(extra)
+        self.source, self.launch, self.ctx = source, launch, ctx
+        written = {id(s.buffer) for s in collect(func.body, lambda n: isinstance(n, Store))}
+        self._buffers: list[_BufferParam] = []
+        self._scalars: list[_ScalarParam] = []
+        for pos, p in enumerate(func.params):
+            if isinstance(p, Buffer):
+                shape = tuple(_dim(d) for d in p.shape)
+                self._buffers.append(_BufferParam(pos, p.name, np.dtype(p.dtype), shape, id(p) in written))
+            else:
+                lo, hi = dtypes.min_value(p.dtype), dtypes.max_value(p.dtype)
+                self._scalars.append(_ScalarParam(pos, p.name, p, lo, hi, dtypes.is_float(p.dtype)))
+        self._nargs = len(func.params)
+        self._alias_pairs = tuple((w, o) for w, bw in enumerate(self._buffers) if bw.written
+                                  for o in range(len(self._buffers)) if o != w)
+        self._pyfunc = None
+        self._program = ctx.program(source, f"build({func.name})")
+        self._kernel = _cl().Kernel(self._program, kernel_name)
+        self._device_buffers: dict[int, Any] = {}
+
+    def _scalar_np(self, dtype: str, value: int | float) -> Any:
+        return np.array(value, dtype=np.dtype("uint8" if dtype == "bool" else dtype))[()]
+
+    def _prepare(self, args: tuple[Any, ...]) -> tuple[list[Any], list[tuple[Any, np.ndarray]]]:
+        cl = _cl()
+        arrays, values = self._check(args)
+        ctx = self.ctx
+        bufs: list[Any] = []
+        readback: list[tuple[Any, np.ndarray]] = []
+        for n, (b, a) in enumerate(zip(self._buffers, arrays)):
+            nbytes = max(a.nbytes, 1)
+            dev = self._device_buffers.get(n)
+            if dev is None or dev.size != nbytes:
+                dev = cl.Buffer(ctx.context, cl.mem_flags.READ_WRITE, nbytes)
+                self._device_buffers[n] = dev
+            if a.nbytes:
+                cl.enqueue_copy(ctx.queue, dev, a, is_blocking=False)
+            bufs.append(dev)
+            if b.written:
+                readback.append((dev, a))
+        out: list[Any] = [None] * self._nargs
+        for b, dev in zip(self._buffers, bufs):
+            out[b.pos] = dev
+        for s in self._scalars:
+            out[s.pos] = self._scalar_np(s.var.dtype, values[id(s.var)])
+        out.extend(self._scalar_np(v.dtype, values[id(v)]) for v in self.extra)
+        return out, readback
+
+    def _launch(self, call_args: list[Any]) -> Any:
+        return self._kernel(self.ctx.queue, self.launch.global_size, self.launch.local_size, *call_args)
+
+    def __call__(self, *args: Any) -> None:
+        cl = _cl()
+        call_args, readback = self._prepare(args)
+        self._launch(call_args)
+        for dev, a in readback:
+            if a.nbytes:
+                cl.enqueue_copy(self.ctx.queue, a, dev, is_blocking=False)
+        self.ctx.queue.finish()
+
+    def time_evaluator(self, number: int = 10, repeat: int = 3, min_repeat_ms: float = 0) -> Callable[..., TimeResult]:
+        """Seconds per kernel launch from OpenCL profiling events (copies excluded); one warm-up launch."""
+        if number < 1 or repeat < 1:
+            raise ValueError(f"{self.name}: time_evaluator needs number >= 1 and repeat >= 1, "
+                             f"got number={number}, repeat={repeat}")
+
+        def evaluate(*args: Any) -> TimeResult:
+            call_args, _ = self._prepare(args)
+            self._launch(call_args).wait()
+            n = number
+            results: list[float] = []
+            while len(results) < repeat:
+                events = [self._launch(call_args) for _ in range(n)]
+                events[-1].wait()
+                total = sum((e.profile.end - e.profile.start) * 1e-9 for e in events)
+                if total * 1e3 < min_repeat_ms:
+                    per_call = max(total / n, 1e-9)
+                    n = max(math.ceil(min_repeat_ms / 1e3 / per_call), math.ceil(n * 1.618))
+                    continue
+                results.append(total / n)
+            return TimeResult(results, n)
+
+        return evaluate
+
+    def get_source(self, fmt: str = "cl") -> str:
+        """"cl": the OpenCL C source, "ir": the loop IR it was printed from."""
+        if fmt in ("cl", "opencl"):
+            return self.source
+        if fmt == "ir":
+            return str(self.lowered)
+        raise ValueError(f"{self.name}: get_source format for an OpenCL module must be 'cl' or 'ir', got {fmt!r}")
+
+    def export_library(self, path: str, cc: str | None = None) -> Any:
+        raise NotImplementedError(f"{self.name}: export_library of an OpenCL module is not implemented yet; "
+                                  f"use get_source('cl') and .launch")
+
+    def __repr__(self) -> str:
+        return f"<tex.OpenCLModule {self.name} on '{self.ctx.name}' global={self.launch.global_size} " \
+               f"local={self.launch.local_size}>"
+
+
+def median_seconds(t: TimeResult) -> float:
+    return statistics.median(t.results)
