@@ -105,9 +105,9 @@ def test_tex_error_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch, capsy
         (["bench", "model.onnx", "--compare", "onnxruntime"], 5),
     ],
 )
-def test_unwritten_commands_say_so(argv: list[str], issue: int, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(argv) == 2
-    assert capsys.readouterr().err == f"tex {argv[0]}: not implemented yet (issue #{issue})\n"
+def test_onnx_commands_name_a_missing_model(argv: list[str], issue: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 1  # compile/run/bench are implemented (issue #5): a missing model is a clear error
+    assert capsys.readouterr().err == f"tex {argv[0]}: load('model.onnx'): no such file\n"
 
 
 class Kind(enum.Enum):

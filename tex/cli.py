@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
     _target_flag(p)
     _log_flag(p)
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.so", help="the library to write")
-    p.set_defaults(handler=_not_implemented(5))
+    p.add_argument("-o", "--output", metavar="MODEL.so", help="the library to write (whole-model export, issue #6)")
+    p.add_argument("--print-graph", action="store_true", help="print the graph before and after optimisation")
+    p.set_defaults(handler=_onnx("compile"))
 
     p = sub.add_parser("run", help="run an ONNX model or a compiled library on inputs from .npy files",
                        description="Run an ONNX model (compiled on the fly) or a library from 'tex compile' on "
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="OUT.npz", help="where to save the outputs (default: print their shapes)")
     _target_flag(p)
     _log_flag(p)
-    p.set_defaults(handler=_not_implemented(5))
+    p.set_defaults(handler=_onnx("run"))
 
     p = sub.add_parser("bench", help="time an ONNX model, optionally next to onnxruntime",
                        description="Compile an ONNX model and time it on random inputs; with --compare, time "
@@ -108,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     _target_flag(p)
     _log_flag(p)
     p.add_argument("--compare", choices=("onnxruntime",), help="also time this runtime on the same inputs")
-    p.set_defaults(handler=_not_implemented(5))
+    p.add_argument("--repeat", type=_positive_int, default=10, help="timed runs (median reported; default 10)")
+    p.set_defaults(handler=_onnx("bench"))
     return parser
 
 
@@ -143,6 +145,15 @@ def _tune(args: argparse.Namespace) -> int:
     from tex.cli_tune import run
 
     return run(args)
+
+
+def _onnx(command: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        from tex import cli_onnx
+        result: int = getattr(cli_onnx, command)(args)
+        return result
+
+    return handler
 
 
 def _not_implemented(issue: int) -> Handler:

@@ -1,0 +1,88 @@
+"""`tex compile`, `tex run`, `tex bench` for ONNX models (the graph executor of tex.onnx_import)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+
+def _compile(args: argparse.Namespace) -> Any:
+    import tex
+    return tex.compile(args.model, target=args.target, tuning_log=getattr(args, "log", None))
+
+
+def compile(args: argparse.Namespace) -> int:  # noqa: A001
+    from tex.onnx_import import load
+    from tex.onnx_import.passes import optimize
+    if args.print_graph:
+        g = load(args.model)
+        print("# before optimisation\n" + str(g))
+        print("# after optimisation\n" + str(optimize(g)))
+    exe = _compile(args)
+    print(f"{args.model}: {exe.summary()}")
+    if args.output:
+        print(f"tex compile: writing '{args.output}' needs whole-model export (issue #6), not available yet",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+def _random_inputs(exe: Any, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for io in exe.plan.inputs:
+        a = rng.standard_normal(io.shape) if io.dtype.startswith("float") else rng.integers(0, 2, io.shape)
+        out[io.name] = a.astype(io.dtype)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    if str(args.model).endswith(".so"):
+        print("tex run: running a compiled library needs whole-model export (issue #6)", file=sys.stderr)
+        return 2
+    exe = _compile(args)
+    feeds: dict[str, np.ndarray] = {}
+    for item in args.input:
+        name, sep, path = item.partition("=")
+        if not sep:
+            print(f"tex run: --input must be NAME=FILE.npy, got '{item}'", file=sys.stderr)
+            return 2
+        feeds[name] = np.load(path)
+    outs = exe.run(feeds)
+    if args.output:
+        np.savez(args.output, **outs)
+    for k, v in outs.items():
+        print(f"{k}: {v.dtype}{list(v.shape)}")
+    return 0
+
+
+def _median_ms(fn: Any, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1e3)
+
+
+def bench(args: argparse.Namespace) -> int:
+    exe = _compile(args)
+    print(f"{args.model}: {exe.summary()}")
+    feeds = _random_inputs(exe)
+    tex_ms = _median_ms(lambda: exe.run(feeds), args.repeat)
+    print(f"tex          {tex_ms:9.3f} ms (median of {args.repeat})")
+    if args.compare == "onnxruntime":
+        import onnxruntime as ort
+        sess = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
+        time.sleep(0.2)
+        ort_ms = _median_ms(lambda: sess.run(None, feeds), args.repeat)
+        ref = sess.run(None, feeds)
+        got = exe.run(feeds)
+        err = max(float(np.abs(got[n] - r).max()) for n, r in zip(exe.output_names, ref))
+        print(f"onnxruntime  {ort_ms:9.3f} ms; tex/onnxruntime = {tex_ms / ort_ms:.2f}x; max abs error {err:.3g}")
+    return 0

@@ -1,0 +1,346 @@
+"""The graph executor: compile every node of an optimised graph to a kernel, plan memory, run the steps.
+
+`compile_model(model, target)` -> `Executor`; `Executor.run({name: array}) -> {name: array}` copies the inputs
+into preallocated buffers, calls each kernel's native entry with precomputed pointers (no per-call argument
+checks: shapes and dtypes were fixed at compile time) and returns copies of the outputs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tex import ops as T
+from tex.driver import build
+from tex.errors import OnnxImportError
+from tex.lang import dsl
+from tex.lang.tensor import Tensor
+from tex.onnx_import import ops as onnx_ops
+from tex.onnx_import.graph import Graph, Node
+from tex.onnx_import.infer import lower_node, node_args
+from tex.onnx_import.passes.memory_plan import MemoryPlan, plan_memory
+from tex.onnx_import.plan import ExecutionPlan, PlanBuffer, PlanIO, PlanKernel, PlanStep
+from tex.ops import schedule_default
+
+ALIGN = 64
+
+
+class KernelSpec:
+    """What one node compiles to: schedule + args, and what to bind to each arg (a value name or a new constant)."""
+
+    def __init__(self, sched: Any, args: list[Tensor], bindings: list[str | np.ndarray], kind: str) -> None:
+        self.sched, self.args, self.bindings, self.kind = sched, args, bindings, kind
+
+
+def _members(n: Node) -> tuple[Node, ...]:
+    return n.fused if n.op_type == "tex.Fused" else (n,)
+
+
+def _x86(target: str) -> bool:
+    return str(target).split()[0] == "llvm"
+
+
+def _conv_fast(n: Node, g: Graph) -> KernelSpec | None:
+    from tex.onnx_import.ops_extra import conv2d_nchwc_prepacked, pack_conv_weight, schedule_conv2d_prepacked
+    from tex.ops.x86.conv2d import default_blocking
+    ms = _members(n)
+    conv = ms[0]
+    if conv.op_type != "Conv" or len(ms) > 2 or (len(ms) == 2 and ms[1].op_type != "Relu"):
+        return None
+    a = conv.attrs
+    x, w = conv.inputs[0], conv.inputs[1]
+    b = conv.inputs[2] if len(conv.inputs) > 2 and conv.inputs[2] else ""
+    if w not in g.constants or (b and b not in g.constants) or a.get("group", 1) != 1:
+        return None
+    xshape, xdtype = g.types[x]
+    if len(xshape) != 4 or xdtype != "float32" or x in g.constants:
+        return None
+    wv = g.constants[w]
+    placeholder = dsl.placeholder(xshape, name="x")
+    strides, dil = tuple(a.get("strides", (1, 1))), tuple(a.get("dilations", (1, 1)))
+    pads = tuple(onnx_ops._auto_pads(placeholder, list(wv.shape[2:]), strides, dil, a.get("auto_pad", "NOTSET"),
+                                     a.get("pads")))
+    oshape = g.types[ms[-1].outputs[0]][0]
+    blk = default_blocking(int(xshape[1]), int(wv.shape[0]), int(oshape[3]))
+    t = conv2d_nchwc_prepacked(tuple(xshape), tuple(wv.shape), strides, pads, dil, blk, bool(b),
+                               "relu" if len(ms) == 2 else None)
+    from tex.schedule import create_schedule
+    s = create_schedule(t.out)
+    schedule_conv2d_prepacked(s, t, blk)
+    args = [t.data, t.weight] + ([t.bias] if t.bias is not None else []) + [t.out]
+    binds: list[str | np.ndarray] = [x, pack_conv_weight(wv, blk.ic_bn, blk.oc_bn)] + ([b] if b else []) + \
+        [ms[-1].outputs[0]]
+    return KernelSpec(s, args, binds, "conv2d_nchwc")
+
+
+def _dense_fast(n: Node, g: Graph) -> KernelSpec | None:
+    from tex.ops.x86.dense import DenseBlocking, dense, pack_dense_weight, schedule_dense
+    ms = _members(n)
+    gemm = ms[0]
+    if gemm.op_type != "Gemm" or len(ms) > 2 or (len(ms) == 2 and ms[1].op_type != "Relu"):
+        return None
+    a = gemm.attrs
+    if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+        return None
+    x, w = gemm.inputs[0], gemm.inputs[1]
+    c = gemm.inputs[2] if len(gemm.inputs) > 2 and gemm.inputs[2] else ""
+    if w not in g.constants or x in g.constants or (c and c not in g.constants) or g.types[x][1] != "float32":
+        return None
+    wv = g.constants[w]
+    m, k = g.types[x][0]
+    nn = wv.shape[0] if a.get("transB", 0) else wv.shape[1]
+    if c and g.constants[c].size != nn:
+        return None
+    bn = 32 if nn >= 32 else 16
+    d = dense(int(m), int(nn), int(k), bn=bn, bias=bool(c), activation="relu" if len(ms) == 2 else None)
+    from tex.schedule import create_schedule
+    s = create_schedule(d.out)
+    schedule_dense(s, d, DenseBlocking(bn=bn))
+    args = [d.x, d.weight] + ([d.bias] if d.bias is not None else []) + [d.out]
+    binds: list[str | np.ndarray] = [x, pack_dense_weight(wv, bn, "NK" if a.get("transB", 0) else "KN")]
+    if c:
+        binds.append(np.ascontiguousarray(g.constants[c].reshape(-1)))
+    binds.append(ms[-1].outputs[0])
+    return KernelSpec(s, args, binds, "dense")
+
+
+def _generic(n: Node, g: Graph, target: str) -> KernelSpec:
+    holders: dict[str, Tensor] = {}
+    order: list[str] = []
+    values: dict[str, Tensor] = {}
+
+    def make(name: str, shape: tuple[int, ...], dtype: str) -> Tensor:
+        if name in values:
+            return values[name]
+        if name not in holders:
+            holders[name] = dsl.placeholder(shape, dtype=dtype, name=f"in{len(holders)}")
+            order.append(name)
+        return holders[name]
+
+    for m in _members(n):
+        args = node_args(m, g.types, g.constants, make)
+        for o, t in zip(m.outputs, lower_node(m, args)):
+            if o and (m is not _members(n)[-1] or o in n.outputs):
+                values[o] = t
+    outs = [values[o] for o in n.outputs if o]
+    # an output that is a bare placeholder (Identity of an input) needs a copy stage
+    outs = [dsl.compute(t.shape, lambda *i, t=t: t[i], name="copy", tag="elemwise") if t.name in
+            {h.name for h in holders.values()} and t in holders.values() else t for t in outs]
+    names = [t.name for t in outs]
+    outs = [T.identity(t, name=f"out{k}") if names.count(t.name) > 1 else t for k, t in enumerate(outs)]
+    s = schedule_default(outs, target)
+    args = [holders[k] for k in order] + outs
+    return KernelSpec(s, args, list(order) + [o for o in n.outputs if o], "generic")
+
+
+def kernel_spec(n: Node, g: Graph, target: str) -> KernelSpec:
+    if _x86(target):
+        for fast in (_conv_fast, _dense_fast):
+            spec = fast(n, g)
+            if spec is not None:
+                return spec
+    return _generic(n, g, target)
+
+
+def _is_view(n: Node, g: Graph) -> bool:
+    return n.op_type in onnx_ops.VIEWS and len([o for o in n.outputs if o]) == 1 and bool(n.inputs) and \
+        g.types[n.inputs[0]][1] == g.types[n.outputs[0]][1]
+
+
+def _aligned(nbytes: int) -> np.ndarray:
+    raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
+    off = (-raw.ctypes.data) % ALIGN
+    return raw[off:off + nbytes]
+
+
+class Executor:
+    """A compiled model: `run({input: array}) -> {output: array}`; `.plan` is its ExecutionPlan."""
+
+    def __init__(self, graph: Graph, plan: ExecutionPlan, memory: MemoryPlan, compile_s: float,
+                 kernel_kinds: list[str]) -> None:
+        self.graph, self.plan, self.memory, self.compile_s = graph, plan, memory, compile_s
+        self.kernel_kinds = kernel_kinds
+        storages = [_aligned(max(sz, 1)) for sz in plan.storage_sizes]
+        self.arrays: dict[int, np.ndarray] = {}
+        for b in plan.buffers:
+            st = storages[b.storage]
+            self.arrays[b.id] = st[b.offset:b.offset + b.nbytes].view(b.dtype).reshape(b.shape)
+        for bid, arr in plan.constants.items():
+            self.arrays[bid][...] = arr
+        self._calls = []
+        for st in plan.steps:
+            mod = plan.kernels[st.kernel].module
+            self._calls.append((mod._cfunc, tuple(self.arrays[a].ctypes.data for a in st.args), mod))
+        self._inputs = {io.name: io for io in plan.inputs}
+
+    @property
+    def input_names(self) -> list[str]:
+        return [io.name for io in self.plan.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [io.name for io in self.plan.outputs]
+
+    def _feed(self, feeds: Mapping[str, Any]) -> None:
+        if not isinstance(feeds, Mapping):
+            raise TypeError(f"run: expected a dict {{input name: array}}, got {type(feeds).__name__}")
+        for name in feeds:
+            if name not in self._inputs:
+                raise ValueError(f"run: unknown input '{name}'; the model's inputs are {self.input_names}")
+        for name, io in self._inputs.items():
+            if name not in feeds:
+                raise ValueError(f"run: missing input '{name}' (shape {io.shape}, {io.dtype})")
+            a = np.asarray(feeds[name])
+            if a.shape != io.shape:
+                raise ValueError(f"run: input '{name}' must have shape {io.shape}, got {a.shape}")
+            if a.dtype != np.dtype(io.dtype):
+                raise TypeError(f"run: input '{name}' must be {io.dtype}, got {a.dtype}")
+            np.copyto(self.arrays[io.buffer], a)
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Run the model on `feeds`; returns fresh arrays {output name: array}."""
+        self._feed(feeds)
+        for cfunc, ptrs, mod in self._calls:
+            rc = cfunc(*ptrs)
+            if rc != 0:
+                mod._failed(rc)
+        return {io.name: self.arrays[io.buffer].copy() for io in self.plan.outputs}
+
+    __call__ = run
+
+    def summary(self) -> str:
+        kinds: dict[str, int] = {}
+        for k in self.kernel_kinds:
+            kinds[k] = kinds.get(k, 0) + 1
+        return (f"{len(self.plan.kernels)} kernels ({', '.join(f'{v} {k}' for k, v in kinds.items())}), "
+                f"{len(self.plan.steps)} steps; intermediates {self.memory.planned_bytes / 2**20:.1f} MiB "
+                f"(naive {self.memory.naive_bytes / 2**20:.1f} MiB, saved {self.memory.saved_bytes / 2**20:.1f} MiB); "
+                f"compiled in {self.compile_s:.1f} s")
+
+    def export_library(self, path: str) -> Any:
+        raise NotImplementedError("Executor.export_library: whole-model export is issue #6 (tex/targets/export.py)")
+
+
+def _spec_key(n: Node, g: Graph) -> Any:
+    from tex.onnx_import.passes.cse import _key
+    parts = []
+    for m in _members(n):
+        ins = tuple((g.types[i], _key(g.constants[i]) if i in g.constants and g.constants[i].size <= 64 else
+                     ("c" if i in g.constants else "v")) if i else None for i in m.inputs)
+        parts.append((m.op_type, m.opset, tuple(sorted((k, _key(v)) for k, v in m.attrs.items())), ins))
+    return tuple(parts)
+
+
+def build_plan(g: Graph, target: str = "llvm") -> tuple[ExecutionPlan, MemoryPlan, list[str]]:
+    """Kernels, steps and planned buffers for an optimised graph."""
+    buffers: dict[str, int] = {}
+    meta: list[dict[str, Any]] = []
+    constants: dict[int, np.ndarray] = {}
+    root: dict[int, int] = {}
+
+    def buf(name: str | None, shape: tuple[int, ...], dtype: str, kind: str, view_of: int | None = None) -> int:
+        bid = len(meta)
+        meta.append({"name": name or f"const{bid}", "shape": tuple(int(d) for d in shape), "dtype": dtype,
+                     "kind": kind, "view_of": view_of})
+        if name is not None:
+            buffers[name] = bid
+        root[bid] = root[view_of] if view_of is not None else bid
+        return bid
+
+    def value(name: str) -> int:
+        if name in buffers:
+            return buffers[name]
+        if name in g.constants:
+            arr = g.constants[name]
+            bid = buf(name, arr.shape, str(arr.dtype), "constant")
+            constants[bid] = arr
+            return bid
+        raise OnnxImportError(f"compile: value '{name}' is used before it is computed")
+
+    for name in g.inputs:
+        buf(name, *g.types[name], "input")
+    kernels: list[PlanKernel] = []
+    kinds: list[str] = []
+    cache: dict[Any, int] = {}
+    steps: list[PlanStep] = []
+    step_io: list[tuple[list[int], list[int]]] = []
+    outs = set(g.outputs)
+    for n in g.nodes:
+        if _is_view(n, g):
+            src = value(n.inputs[0])
+            o = n.outputs[0]
+            buf(o, *g.types[o], meta[src]["kind"] if meta[src]["kind"] != "output" else "intermediate",
+                view_of=root[src])
+            continue
+        spec = kernel_spec(n, g, target)
+        key = (spec.kind, _spec_key(n, g))
+        if key not in cache:
+            name = f"k{len(kernels)}_{'_'.join(m.op_type.lower() for m in _members(n))}"
+            mod = build(spec.sched, spec.args, target=target, name=name)
+            cache[key] = len(kernels)
+            kernels.append(PlanKernel(name, mod.func, mod, tuple(m.name for m in _members(n))))
+            kinds.append(spec.kind)
+        args: list[int] = []
+        ins: list[int] = []
+        outs_ids: list[int] = []
+        n_out = len([o for o in n.outputs if o])
+        for k, bnd in enumerate(spec.bindings):
+            is_out = k >= len(spec.bindings) - n_out
+            if isinstance(bnd, np.ndarray):
+                bid = buf(None, bnd.shape, str(bnd.dtype), "constant")
+                constants[bid] = bnd
+            elif is_out:
+                bid = buf(bnd, *g.types[bnd], "output" if bnd in outs else "intermediate")
+                outs_ids.append(bid)
+            else:
+                bid = value(bnd)
+                ins.append(root[bid])
+            args.append(bid)
+        steps.append(PlanStep(cache[key], tuple(args)))
+        step_io.append((ins, outs_ids))
+    # values read by graph outputs through views stay live to the end
+    tail = [root[value(o)] for o in g.outputs]
+    step_io.append((tail, []))
+    sizes = {b: int(np.prod(m["shape"], dtype=np.int64)) * np.dtype(m["dtype"]).itemsize
+             for b, m in enumerate(meta) if m["kind"] == "intermediate" and m["view_of"] is None}
+    mem = plan_memory(sizes, step_io)
+    storage_sizes = list(mem.storage_sizes)
+    storage_of: dict[int, int] = {}
+    for b, m in enumerate(meta):
+        if m["view_of"] is not None:
+            continue
+        if b in mem.assignment:
+            storage_of[b] = mem.assignment[b]
+        else:
+            storage_of[b] = len(storage_sizes)
+            storage_sizes.append(max(ALIGN, int(np.prod(m["shape"], dtype=np.int64)) * np.dtype(m["dtype"]).itemsize))
+    plan_buffers = [PlanBuffer(b, m["name"], m["shape"], m["dtype"], m["kind"], storage_of[root[b]], 0,
+                               m["view_of"]) for b, m in enumerate(meta)]
+    inputs = [PlanIO(nm, buffers[nm], *g.types[nm]) for nm in g.inputs]
+    outputs = [PlanIO(nm, value(nm), *g.types[nm]) for nm in g.outputs]
+    plan_buffers += [PlanBuffer(b, meta[b]["name"], meta[b]["shape"], meta[b]["dtype"], meta[b]["kind"],
+                                storage_of[root[b]], 0, meta[b]["view_of"])
+                     for b in range(len(plan_buffers), len(meta))]
+    plan = ExecutionPlan(kernels, steps, plan_buffers, storage_sizes, constants, inputs, outputs, str(target))
+    return plan, mem, kinds
+
+
+def compile_model(model: Any, target: str = "llvm", tuning_log: str | None = None,
+                  shapes: Mapping[str, Sequence[int]] | None = None, optimize: bool = True) -> Executor:
+    """Import (if needed), optimise and compile a model; returns an Executor."""
+    from tex.onnx_import.importer import load
+    from tex.onnx_import.passes import optimize as run_passes
+    t0 = time.perf_counter()
+    g = model if isinstance(model, Graph) else load(model, shapes=shapes)
+    if optimize:
+        g = run_passes(g)
+    if tuning_log is not None:
+        from tex import tune
+        with tune.apply_history_best(tuning_log):
+            plan, mem, kinds = build_plan(g, target)
+    else:
+        plan, mem, kinds = build_plan(g, target)
+    return Executor(g, plan, mem, time.perf_counter() - t0, kinds)
