@@ -55,13 +55,7 @@ CASES = [
 ]
 
 
-# tex.ops.avg_pool2d with 3 channels + padding is wrong under schedule_default (ops bug reported to the lead)
-XFAIL = {"AveragePool"}
-
-
-@pytest.mark.parametrize("op,shapes,inits,attrs", [
-    pytest.param(*c, marks=pytest.mark.xfail(reason="tex.ops avg_pool2d bug", strict=False)) if c[0] in XFAIL else c
-    for c in CASES], ids=[f"{c[0]}-{k}" for k, c in enumerate(CASES)])
+@pytest.mark.parametrize("op,shapes,inits,attrs", CASES, ids=[f"{c[0]}-{k}" for k, c in enumerate(CASES)])
 def test_op_matches_onnxruntime(op: str, shapes: list, inits: dict, attrs: dict) -> None:
     opset = 20 if op == "Gelu" else 18
     m = single_op_model(op, shapes, opset=opset, inits=inits, **attrs)

@@ -606,3 +606,26 @@ def test_invariant_load_under_a_lane_mask_is_skipped_when_every_lane_is_off() ->
     np.testing.assert_array_equal(out, want)
     del a
     ka.close()
+
+
+def test_fused_padded_window_sum() -> None:
+    """A 3x3 zero-padded window sum over one fused loop (the shape of a default-scheduled pooling).
+
+    LLVM 22's O3 loop vectorizer miscompiled this (wrong sums from the second channel on) until tex turned
+    it off in favour of its own vectorize pass."""
+    import tex
+
+    c = 3
+    X = tex.placeholder((1, c, 9, 9), name="X")
+    ry, rx = tex.reduce_axis((0, 3), name="ry"), tex.reduce_axis((0, 3), name="rx")
+    Y = tex.compute((1, c, 9, 9), lambda n, ch, h, w: tex.sum(
+        tex.if_then_else(tex.all(h + ry >= 1, h + ry < 10, w + rx >= 1, w + rx < 10),
+                         X[n, ch, h + ry - 1, w + rx - 1], tex.const(0.0, "float32")), axis=[ry, rx]), name="Y")
+    s = tex.create_schedule(Y)
+    s[Y].fuse(*s[Y].op.axis)
+    f = tex.build(s, [X, Y])
+    x = np.random.default_rng(0).random((1, c, 9, 9), dtype=np.float32)
+    y = np.full((1, c, 9, 9), np.nan, np.float32)
+    f(x, y)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    np.testing.assert_allclose(y, sum(xp[:, :, a:a + 9, b:b + 9] for a in range(3) for b in range(3)), rtol=1e-5)
