@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tex.tune",),
     ("tex.ops",),
     ("tex.onnx_import",),
-    ("tex", "tex.cli", "tex.cli_tune", "tex.cli_onnx", "tex.demo", "tex.__main__"),
+    ("tex", "tex.cli", "tex.cli_tune", "tex.cli_onnx", "tex.contrib", "tex.demo", "tex.__main__"),
 ]
 
 # Heavy third-party packages live in one layer each, imported lazily (onnxruntime: tests and benchmarks,
@@ -34,6 +34,7 @@ THIRD_PARTY_HOMES: dict[str, tuple[str, ...]] = {
     "xgboost": ("tex.tune",),
     "onnx": ("tex.onnx_import",),
     "onnxruntime": ("tex.cli", "tex.cli_onnx", "tex.driver"),
+    "torch": ("tex.contrib",),
 }
 
 
