@@ -188,3 +188,20 @@ def test_batch_matmul_property(batch: int, m: int, n: int, k: int, transpose_b: 
     c = np.full((batch, m, n), np.nan, np.float32)
     f(a, b, c)
     np.testing.assert_allclose(c, a @ (b.transpose(0, 2, 1) if transpose_b else b), rtol=1e-4, atol=1e-4 * k)
+
+
+def test_conv2d_nchwc_with_prepacked_weight() -> None:
+    from tex.ops.x86.conv2d import pack_conv_weight
+
+    blocking = Conv2dBlocking(ic_bn=8, oc_bn=16, reg_n=4)
+    t = conv2d_nchwc((1, 16, 9, 9), (32, 16, 3, 3), (1, 1), (1, 1, 1, 1), blocking=blocking, bias=True,
+                     activation="relu", prepacked_weight=True)
+    assert t.weight is t.weight_pack and t.weight.shape == (2, 2, 3, 3, 8, 16)
+    s = tex.create_schedule(t.out)
+    schedule_conv2d_nchwc(s, t, blocking)
+    f = tex.build(s, [t.data, t.weight, t.bias, t.out])
+    x, w, b = rand(1, 16, 9, 9), rand(32, 16, 3, 3), rand(32)
+    out = np.full(t.out.shape, np.nan, np.float32)
+    f(x, pack_conv_weight(w, 8, 16), b, out)
+    ref = np.maximum(conv_ref(x, w, 1, 1, 1) + b[None, :, None, None], 0)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * 16 * 9)

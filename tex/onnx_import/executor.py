@@ -44,8 +44,7 @@ def _x86(target: str) -> bool:
 
 
 def _conv_fast(n: Node, g: Graph) -> KernelSpec | None:
-    from tex.onnx_import.ops_extra import conv2d_nchwc_prepacked, pack_conv_weight, schedule_conv2d_prepacked
-    from tex.ops.x86.conv2d import default_blocking
+    from tex.ops.x86.conv2d import conv2d_nchwc, default_blocking, pack_conv_weight, schedule_conv2d_nchwc
     ms = _members(n)
     conv = ms[0]
     if conv.op_type != "Conv" or len(ms) > 2 or (len(ms) == 2 and ms[1].op_type != "Relu"):
@@ -65,11 +64,11 @@ def _conv_fast(n: Node, g: Graph) -> KernelSpec | None:
                                      a.get("pads")))
     oshape = g.types[ms[-1].outputs[0]][0]
     blk = default_blocking(int(xshape[1]), int(wv.shape[0]), int(oshape[3]))
-    t = conv2d_nchwc_prepacked(tuple(xshape), tuple(wv.shape), strides, pads, dil, blk, bool(b),
-                               "relu" if len(ms) == 2 else None)
+    t = conv2d_nchwc(tuple(xshape), tuple(wv.shape), strides, pads, dil, blk, bool(b),
+                     "relu" if len(ms) == 2 else None, prepacked_weight=True)
     from tex.schedule import create_schedule
     s = create_schedule(t.out)
-    schedule_conv2d_prepacked(s, t, blk)
+    schedule_conv2d_nchwc(s, t, blk)
     args = [t.data, t.weight] + ([t.bias] if t.bias is not None else []) + [t.out]
     binds: list[str | np.ndarray] = [x, pack_conv_weight(wv, blk.ic_bn, blk.oc_bn)] + ([b] if b else []) + \
         [ms[-1].outputs[0]]

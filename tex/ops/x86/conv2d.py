@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
 from tex.schedule import Schedule
@@ -50,6 +52,12 @@ def default_blocking(in_channels: int, out_channels: int, out_width: int) -> Con
                           oc_bn=block(out_channels), reg_n=reg_n)
 
 
+def pack_conv_weight(w: np.ndarray, ic_bn: int, oc_bn: int) -> np.ndarray:
+    """OIHW -> (O/oc_bn, I/ic_bn, KH, KW, ic_bn, oc_bn), the layout of `prepacked_weight`."""
+    o, i, kh, kw = w.shape
+    return np.ascontiguousarray(w.reshape(o // oc_bn, oc_bn, i // ic_bn, ic_bn, kh, kw).transpose(0, 2, 4, 5, 3, 1))
+
+
 def _out_size(size: int, k: int, stride: int, pad: int, dilation: int) -> int:
     return (size + pad - (k - 1) * dilation - 1) // stride + 1
 
@@ -58,12 +66,13 @@ def conv2d_nchwc(
     shape: tuple[int, int, int, int], weight_shape: tuple[int, int, int, int],
     strides: tuple[int, int] = (1, 1), padding: tuple[int, int, int, int] = (0, 0, 0, 0),
     dilation: tuple[int, int] = (1, 1), blocking: Conv2dBlocking = Conv2dBlocking(), bias: bool = False,
-    activation: str | None = None, dtype: str = "float32",
+    activation: str | None = None, dtype: str = "float32", prepacked_weight: bool = False,
 ) -> Conv2dNCHWc:
     """A conv2d with NCHW data and OIHW weights computed in the NCHW[ic_bn]c / OIHW[ic_bn]i[oc_bn]o layouts.
 
     padding is (top, left, bottom, right); activation is None or "relu", applied with the optional bias
-    in the unpacking stage.
+    in the unpacking stage. With `prepacked_weight` the weight argument is already in the packed layout
+    (`pack_conv_weight`, once, for constant weights) and `weight_pack` is that argument, not a stage.
     """
     n, c, h, w = shape
     oc, ic, kh, kw = weight_shape
@@ -90,9 +99,13 @@ def conv2d_nchwc(
         return dsl.if_then_else(inside, data[b, co * icb + ci, yy, xx], zero)  # type: ignore[index,operator]
 
     data_pack = dsl.compute((n, c // icb, hp, wp, icb), pad_pack, name="data_pack", tag="layout")
-    weight_pack = dsl.compute((oc // ocb, c // icb, kh, kw, icb, ocb),
-                              lambda o, i, y, x, ii, oo: weight[o * ocb + oo, i * icb + ii, y, x],
-                              name="weight_pack", tag="layout")
+    if prepacked_weight:
+        weight = weight_pack = dsl.placeholder((oc // ocb, c // icb, kh, kw, icb, ocb), dtype=dtype,
+                                               name="weight_packed")
+    else:
+        weight_pack = dsl.compute((oc // ocb, c // icb, kh, kw, icb, ocb),
+                                  lambda o, i, y, x, ii, oo: weight[o * ocb + oo, i * icb + ii, y, x],
+                                  name="weight_pack", tag="layout")
     rc = dsl.reduce_axis((0, c), name="rc")
     ry = dsl.reduce_axis((0, kh), name="ry")
     rx = dsl.reduce_axis((0, kw), name="rx")
@@ -145,9 +158,12 @@ def schedule_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking 
     s[conv].compute_at(s[out], outer)
     dn, dc, *_, dci = s[t.data_pack].op.axis
     s[t.data_pack].vectorize(dci)
-    wo, *_, woo = s[t.weight_pack].op.axis
-    s[t.weight_pack].vectorize(woo)
+    packs_weight = t.weight_pack is not t.weight  # a stage, unless the weight came prepacked
+    if packs_weight:
+        wo, *_, woo = s[t.weight_pack].op.axis
+        s[t.weight_pack].vectorize(woo)
     if b.parallel:
         s[out].parallel(outer)
         s[t.data_pack].parallel(s[t.data_pack].fuse(dn, dc))
-        s[t.weight_pack].parallel(wo)
+        if packs_weight:
+            s[t.weight_pack].parallel(wo)
