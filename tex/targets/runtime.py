@@ -301,20 +301,13 @@ class Module:
             rc = fn(*call_args)  # warm-up: caches, pages, the thread pool
             if rc != 0:
                 self._failed(rc)
-            n = number
-            clock = time.perf_counter
-            results: list[float] = []
-            while len(results) < repeat:
-                t0 = clock()
+            def run_round(n: int) -> float:
+                t0 = time.perf_counter()
                 for _ in range(n):
                     fn(*call_args)
-                elapsed = clock() - t0
-                if elapsed * 1e3 < min_repeat_ms:
-                    per_call = max(elapsed / n, 1e-9)
-                    n = max(math.ceil(min_repeat_ms / 1e3 / per_call), math.ceil(n * 1.618))
-                    continue
-                results.append(elapsed / n)
-            return TimeResult(results, n)
+                return time.perf_counter() - t0
+
+            return timed_rounds(run_round, number, repeat, min_repeat_ms)
 
         return evaluate
 
@@ -342,6 +335,21 @@ class Module:
 
     def __repr__(self) -> str:
         return f"<tex.Module {self.name} for '{self.target}'>"
+
+
+def timed_rounds(run_round: Callable[[int], float], number: int, repeat: int, min_repeat_ms: float) -> TimeResult:
+    """`repeat` rounds of `run_round(n)` (seconds for n calls); n starts at `number` and grows until a round
+    lasts `min_repeat_ms` (as in TVM). Shared by every target's time_evaluator."""
+    n = number
+    results: list[float] = []
+    while len(results) < repeat:
+        elapsed = run_round(n)
+        if elapsed * 1e3 < min_repeat_ms:
+            per_call = max(elapsed / n, 1e-9)
+            n = max(math.ceil(min_repeat_ms / 1e3 / per_call), math.ceil(n * 1.618))
+            continue
+        results.append(elapsed / n)
+    return TimeResult(results, n)
 
 
 def _as_array(x: Any, where: str) -> np.ndarray:

@@ -6,7 +6,6 @@ Device N is the N-th device over all platforms, as `tex.targets.list_devices()` 
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -20,7 +19,7 @@ from tex.lang import dtypes
 from tex.lang.expr import Var
 from tex.lang.functor import collect
 from tex.targets.opencl.codegen import Launch
-from tex.targets.runtime import Module, TimeResult, _BufferParam, _dim, _ScalarParam
+from tex.targets.runtime import Module, TimeResult, _BufferParam, _dim, _ScalarParam, timed_rounds
 from tex.targets.target import Target
 
 _PROBE = "__kernel void tex_probe(__global float* x) { x[get_global_id(0)] += 1.0f; }"
@@ -184,18 +183,12 @@ class OpenCLModule(Module):
         def evaluate(*args: Any) -> TimeResult:
             call_args, _ = self._prepare(args)
             self._launch(call_args).wait()
-            n = number
-            results: list[float] = []
-            while len(results) < repeat:
+            def run_round(n: int) -> float:  # device time from profiling events, not host time
                 events = [self._launch(call_args) for _ in range(n)]
                 events[-1].wait()
-                total = sum((e.profile.end - e.profile.start) * 1e-9 for e in events)
-                if total * 1e3 < min_repeat_ms:
-                    per_call = max(total / n, 1e-9)
-                    n = max(math.ceil(min_repeat_ms / 1e3 / per_call), math.ceil(n * 1.618))
-                    continue
-                results.append(total / n)
-            return TimeResult(results, n)
+                return sum((e.profile.end - e.profile.start) * 1e-9 for e in events)
+
+            return timed_rounds(run_round, number, repeat, min_repeat_ms)
 
         return evaluate
 
