@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(e.g. 1024,1024,1024,float32); for FILE.py:TEMPLATE only")
     _target_flag(p)
     p.add_argument("--trials", type=_positive_int, default=1000, metavar="N",
-                   help="measurements per kernel (default: %(default)s)")
+                   help="measurements per template; for a model, in all, split among its kernels by their share "
+                   "of its run time (default: %(default)s)")
     p.add_argument("--log", metavar="FILE.jsonl",
                    help="tuning log to append to (one JSON record per line); earlier records are kept and "
                    "configs already measured in it are skipped")

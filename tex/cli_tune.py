@@ -78,25 +78,61 @@ def make_tuner(kind: str, task: Any, seed: int | None) -> Any:
     return tune.GridSearchTuner(task, seed=seed)
 
 
-def tune_tasks(tasks: list[Any], opts: argparse.Namespace) -> list[dict[str, Any]]:
-    """Tune each task in turn into opts.log; returns one summary row per task."""
+def split_budget(total: int, shares: list[float], floor: int = 1) -> list[int]:
+    """`total` trials split in proportion to `shares` (largest remainders), each task at least `floor`."""
+    if not shares:
+        return []
+    weight = sum(shares)
+    frac = [s / weight if weight > 0 else 1 / len(shares) for s in shares]
+    spare = max(0, total - floor * len(shares))
+    raw = [f * spare for f in frac]
+    out = [floor + int(r) for r in raw]
+    for k in sorted(range(len(raw)), key=lambda k: -(raw[k] - int(raw[k])))[:spare - sum(int(r) for r in raw)]:
+        out[k] += 1
+    return out
+
+
+def tune_tasks(tasks: list[Any], opts: argparse.Namespace, counts: list[int] | None = None) -> list[dict[str, Any]]:
+    """Tune each task in turn into opts.log; returns one summary row per task.
+
+    With `counts` (how often a model runs each task) the tasks share `opts.trials` (and `opts.budget`) in
+    proportion to their share of the model's run time, estimated as count x the default config's time; the
+    XGB tuner of each task starts from the records of the tasks tuned before it (transfer learning).
+    """
     from tex import tune
 
+    runner = tune.LocalRunner(number=opts.number, repeat=opts.repeat, min_repeat_ms=opts.min_repeat_ms)
+    mo = tune.measure_option(tune.LocalBuilder(n_parallel=opts.parallel), runner)
     rows = []
-    budget = opts.budget / len(tasks) if opts.budget else None
-    for n, task in enumerate(tasks, 1):
-        prefix = f"[{n}/{len(tasks)} {task.name}] " if len(tasks) > 1 else f"[{task.name}] "
-        runner = tune.LocalRunner(number=opts.number, repeat=opts.repeat, min_repeat_ms=opts.min_repeat_ms)
-        mo = tune.measure_option(tune.LocalBuilder(n_parallel=opts.parallel), runner)
-        try:
-            default = mo.measure([tune.MeasureInput(task, task.config_space.default())])[0]
-            tune.append_records(opts.log, [tune.record.make_record(tune.MeasureInput(task, task.config_space.default()),
-                                                                   default)])
+    try:
+        defaults = []
+        for task in tasks:
+            inp = tune.MeasureInput(task, task.config_space.default())
+            res = mo.measure([inp])[0]
+            tune.append_records(opts.log, [tune.record.make_record(inp, res)])
+            defaults.append(res)
+        if counts is None:
+            trials = [opts.trials] * len(tasks)
+            budgets = [opts.budget / len(tasks) if opts.budget else None] * len(tasks)
+        else:
+            share = [c * (d.cost if d.ok else 0.0) for c, d in zip(counts, defaults)]
+            trials = split_budget(opts.trials, share, floor=min(8, max(1, opts.trials // len(tasks))))
+            total = sum(share) or 1.0
+            budgets = [opts.budget * s / total if opts.budget else None for s in share]
+            for task, c, sh, n in zip(tasks, counts, share, trials):
+                print(f"{task.name}{list(task.args)}: x{c}, {100 * sh / total:.1f}% of the model's kernel time "
+                      f"(default config) -> {n} trials", file=sys.stderr)
+        for n, (task, default) in enumerate(zip(tasks, defaults), 1):
+            prefix = f"[{n}/{len(tasks)} {task.name}] " if len(tasks) > 1 else f"[{task.name}] "
             tuner = make_tuner(opts.tuner, task, opts.seed)
+            if counts is not None and n > 1 and hasattr(tuner, "load_history"):
+                others = [r for r in tune.load_records(opts.log) if r.args != task.args or r.task != task.name]
+                tuner.load_history(others)
             tuner.visited.add(task.config_space.default().index)
             t0 = time.monotonic()
-            tuner.tune(opts.trials, mo, early_stopping=opts.early_stopping, budget_s=budget, resume=opts.log,
-                       callbacks=[tune.callback.log_to_file(opts.log), tune.callback.progress_bar(opts.trials, prefix)])
+            tuner.tune(trials[n - 1], mo, early_stopping=opts.early_stopping, budget_s=budgets[n - 1],
+                       resume=opts.log, callbacks=[tune.callback.log_to_file(opts.log),
+                                                   tune.callback.progress_bar(trials[n - 1], prefix)])
             if default.ok and default.cost < tuner.best_cost:
                 tuner.best_cost, tuner.best_config = default.cost, task.config_space.default()
             rows.append({"task": task, "trials": tuner.trials, "errors": tuner.errors,
@@ -105,8 +141,8 @@ def tune_tasks(tasks: list[Any], opts: argparse.Namespace) -> list[dict[str, Any
                          "seconds": time.monotonic() - t0, "interrupted": tuner.interrupted})
             if tuner.interrupted:
                 break
-        finally:
-            mo.close()
+    finally:
+        mo.close()
     return rows
 
 
@@ -152,23 +188,25 @@ def run(opts: argparse.Namespace) -> int:
     from tex import tune
 
     if opts.workload.endswith(".onnx"):
-        try:
-            from tex.onnx_import import extract_tasks, load  # type: ignore[attr-defined]
-        except ImportError:
-            print("tex tune: not implemented yet (issue #5)", file=sys.stderr)
-            return 2
+        from tex.onnx_import import extract_tasks
+
         if not Path(opts.workload).is_file():
             raise TuneError(f"{opts.workload}: no such file")
-        tasks = extract_tasks(load(opts.workload), target=opts.target)
+        model_tasks = extract_tasks(opts.workload, target=opts.target)
+        if not model_tasks:
+            raise TuneError(f"{opts.workload}: no tunable kernels (conv2d, depthwise conv2d, dense) in this model")
+        tasks = [mt.create(opts.target) for mt in model_tasks]
+        counts: list[int] | None = [mt.count for mt in model_tasks]
     else:
         file, sep, name = opts.workload.rpartition(":")
         if not sep or not file or not name:
             raise TuneError(f"expected FILE.py:TEMPLATE or MODEL.onnx, got {opts.workload!r}")
         load_template_file(file)
         tasks = [tune.create_task(name, parse_args_text(opts.args), opts.target)]
+        counts = None
     for t in tasks:
         print(f"{t}: {len(t.config_space)} configs, {t.flop / 1e9:.3f} GFLOP per call", file=sys.stderr)
-    rows = tune_tasks(tasks, opts)
+    rows = tune_tasks(tasks, opts, counts)
     print(summary_table(rows))
     if any(r["interrupted"] for r in rows):
         print(f"interrupted; {opts.log} holds every finished measurement", file=sys.stderr)

@@ -99,7 +99,7 @@ def test_batchnorm_folding_and_fusion() -> None:
     f = fuse_operators(g)
     assert f.op_counts() == {"tex.Fused": 1} and f.nodes[0].attrs["ops"] == "Conv+Relu"
     exe = tex.compile(m)
-    assert len(exe.plan.kernels) == 1 and exe.kernel_kinds == ["conv2d_nchwc"]
+    assert len(exe.plan.kernels) == 1 and exe.kernel_kinds == ["conv2d_nchw"]
     xv = R.standard_normal((1, 4, 6, 6)).astype(np.float32)
     np.testing.assert_allclose(exe.run({"x": xv})["y"], ort_run(m, {"x": xv})[0], rtol=1e-4, atol=1e-4)
 
@@ -130,7 +130,7 @@ def test_plan_and_tasks_of_a_light_model() -> None:
     for st in plan.steps:
         assert len(st.args) == len(plan.kernels[st.kernel].func.params)
     tasks = extract_tasks(path)
-    assert tasks and all(t.template in ("conv2d_nchw", "depthwise_conv2d", "dense") for t in tasks)
+    assert tasks and all(t.template in ("conv2d_nchw", "depthwise_conv2d_nchw", "dense") for t in tasks)
     assert sum(t.count for t in tasks) == 26
 
 

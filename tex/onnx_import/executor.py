@@ -23,6 +23,7 @@ from tex.onnx_import.graph import Graph, Node
 from tex.onnx_import.infer import lower_node, node_args
 from tex.onnx_import.passes.memory_plan import MemoryPlan, plan_memory
 from tex.onnx_import.plan import ExecutionPlan, PlanBuffer, PlanIO, PlanKernel, PlanStep
+from tex.onnx_import.tasks import template_call
 from tex.ops import schedule_default
 
 ALIGN = 64
@@ -43,67 +44,36 @@ def _x86(target: str) -> bool:
     return str(target).split()[0] == "llvm"
 
 
-def _conv_fast(n: Node, g: Graph) -> KernelSpec | None:
-    from tex.ops.x86.conv2d import conv2d_nchwc, default_blocking, pack_conv_weight, schedule_conv2d_nchwc
+def _template_spec(n: Node, g: Graph) -> KernelSpec | None:
+    """A Conv/Gemm node through its x86 template (tasks.template_call): the tuned config under
+    `apply_history_best`, else the template's default; constant weights are packed here, once."""
+    from tex.ops.x86 import templates
+    from tex.ops.x86.conv2d import pack_conv_weight
+    from tex.ops.x86.dense import pack_dense_weight
+    call = template_call(n, g)
+    if call is None:
+        return None
+    name, targs = call
     ms = _members(n)
-    conv = ms[0]
-    if conv.op_type != "Conv" or len(ms) > 2 or (len(ms) == 2 and ms[1].op_type != "Relu"):
-        return None
-    a = conv.attrs
-    x, w = conv.inputs[0], conv.inputs[1]
-    b = conv.inputs[2] if len(conv.inputs) > 2 and conv.inputs[2] else ""
-    if w not in g.constants or (b and b not in g.constants) or a.get("group", 1) != 1:
-        return None
-    xshape, xdtype = g.types[x]
-    if len(xshape) != 4 or xdtype != "float32" or x in g.constants:
-        return None
+    head = ms[0]
+    x, w = head.inputs[0], head.inputs[1]
+    b = head.inputs[2] if len(head.inputs) > 2 and head.inputs[2] else ""
     wv = g.constants[w]
-    placeholder = dsl.placeholder(xshape, name="x")
-    strides, dil = tuple(a.get("strides", (1, 1))), tuple(a.get("dilations", (1, 1)))
-    pads = tuple(onnx_ops._auto_pads(placeholder, list(wv.shape[2:]), strides, dil, a.get("auto_pad", "NOTSET"),
-                                     a.get("pads")))
-    oshape = g.types[ms[-1].outputs[0]][0]
-    blk = default_blocking(int(xshape[1]), int(wv.shape[0]), int(oshape[3]))
-    t = conv2d_nchwc(tuple(xshape), tuple(wv.shape), strides, pads, dil, blk, bool(b),
-                     "relu" if len(ms) == 2 else None, prepacked_weight=True)
-    from tex.schedule import create_schedule
-    s = create_schedule(t.out)
-    schedule_conv2d_nchwc(s, t, blk)
-    args = [t.data, t.weight] + ([t.bias] if t.bias is not None else []) + [t.out]
-    binds: list[str | np.ndarray] = [x, pack_conv_weight(wv, blk.ic_bn, blk.oc_bn)] + ([b] if b else []) + \
-        [ms[-1].outputs[0]]
-    return KernelSpec(s, args, binds, "conv2d_nchwc")
-
-
-def _dense_fast(n: Node, g: Graph) -> KernelSpec | None:
-    from tex.ops.x86.dense import DenseBlocking, dense, pack_dense_weight, schedule_dense
-    ms = _members(n)
-    gemm = ms[0]
-    if gemm.op_type != "Gemm" or len(ms) > 2 or (len(ms) == 2 and ms[1].op_type != "Relu"):
-        return None
-    a = gemm.attrs
-    if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
-        return None
-    x, w = gemm.inputs[0], gemm.inputs[1]
-    c = gemm.inputs[2] if len(gemm.inputs) > 2 and gemm.inputs[2] else ""
-    if w not in g.constants or x in g.constants or (c and c not in g.constants) or g.types[x][1] != "float32":
-        return None
-    wv = g.constants[w]
-    m, k = g.types[x][0]
-    nn = wv.shape[0] if a.get("transB", 0) else wv.shape[1]
-    if c and g.constants[c].size != nn:
-        return None
-    bn = 32 if nn >= 32 else 16
-    d = dense(int(m), int(nn), int(k), bn=bn, bias=bool(c), activation="relu" if len(ms) == 2 else None)
-    from tex.schedule import create_schedule
-    s = create_schedule(d.out)
-    schedule_dense(s, d, DenseBlocking(bn=bn))
-    args = [d.x, d.weight] + ([d.bias] if d.bias is not None else []) + [d.out]
-    binds: list[str | np.ndarray] = [x, pack_dense_weight(wv, bn, "NK" if a.get("transB", 0) else "KN")]
-    if c:
-        binds.append(np.ascontiguousarray(g.constants[c].reshape(-1)))
-    binds.append(ms[-1].outputs[0])
-    return KernelSpec(s, args, binds, "dense")
+    fn = {"conv2d_nchw": templates.conv2d_nchw, "depthwise_conv2d_nchw": templates.depthwise_conv2d,
+          "dense": templates.dense_template}[name]
+    s, args = fn(*targs)
+    wshape = tuple(int(d) for d in args[1].shape)
+    bias: list[str | np.ndarray] = []
+    if name == "conv2d_nchw":
+        weight = pack_conv_weight(wv, wshape[4], wshape[5])
+        bias = [b] if b else []
+    elif name == "depthwise_conv2d_nchw":
+        weight = np.ascontiguousarray(wv)
+        bias = [b] if b else []
+    else:
+        weight = pack_dense_weight(wv, wshape[2], "NK" if head.attrs.get("transB", 0) else "KN")
+        bias = [np.ascontiguousarray(g.constants[b].reshape(-1))] if b else []
+    return KernelSpec(s, args, [x, weight, *bias, ms[-1].outputs[0]], name)
 
 
 def _generic(n: Node, g: Graph, target: str) -> KernelSpec:
@@ -137,10 +107,9 @@ def _generic(n: Node, g: Graph, target: str) -> KernelSpec:
 
 def kernel_spec(n: Node, g: Graph, target: str) -> KernelSpec:
     if _x86(target):
-        for fast in (_conv_fast, _dense_fast):
-            spec = fast(n, g)
-            if spec is not None:
-                return spec
+        spec = _template_spec(n, g)
+        if spec is not None:
+            return spec
     return _generic(n, g, target)
 
 

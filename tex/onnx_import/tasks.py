@@ -1,4 +1,9 @@
-"""Tuning tasks of a model: the distinct conv2d / dense kernels of its optimised graph, with their FLOPs."""
+"""The tunable kernels of a model: which x86 template (tex.ops.x86.templates) compiles each node, with what args.
+
+`template_call(node, graph)` is the one place that maps a (fused) Conv or Gemm node to a template and its args;
+the executor builds those nodes through it (under `apply_history_best` when a tuning log is given) and
+`extract_tasks` lists the distinct calls as tuning tasks, so a tuned record always matches what is compiled.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from tex.lang import dsl
+from tex.onnx_import.graph import Graph, Node
 
-from tex.onnx_import.graph import Graph
+TemplateCall = tuple[str, tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -21,43 +27,107 @@ class ModelTask:
     count: int
 
     def create(self, target: str = "llvm") -> Any:
+        import tex.ops.x86.templates  # noqa: F401  (registers the templates)
         from tex import tune
         return tune.create_task(self.template, args=self.args, target=target)
 
 
+def _members(n: Node) -> tuple[Node, ...]:
+    return n.fused if n.op_type == "tex.Fused" else (n,)
+
+
+def _epilogue(ms: tuple[Node, ...]) -> str | bool | None:
+    """None (no epilogue), "relu", or False when the fused tail is something no template takes."""
+    if len(ms) == 1:
+        return None
+    if len(ms) == 2 and ms[1].op_type == "Relu":
+        return "relu"
+    return False
+
+
+def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
+    from tex.onnx_import.ops import _auto_pads
+    conv = ms[0]
+    act = _epilogue(ms)
+    if act is False or len(conv.inputs) < 2:
+        return None
+    a = conv.attrs
+    x, w = conv.inputs[0], conv.inputs[1]
+    b = conv.inputs[2] if len(conv.inputs) > 2 and conv.inputs[2] else ""
+    if w not in g.constants or (b and b not in g.constants) or x in g.constants:
+        return None
+    xshape, xdtype = g.types[x]
+    wshape = tuple(int(d) for d in g.constants[w].shape)
+    if len(xshape) != 4 or xdtype != "float32" or len(wshape) != 4:
+        return None
+    xshape = tuple(int(d) for d in xshape)
+    strides, dil = tuple(a.get("strides", (1, 1))), tuple(a.get("dilations", (1, 1)))
+    pads = tuple(_auto_pads(dsl.placeholder(xshape), list(wshape[2:]), strides, dil, a.get("auto_pad", "NOTSET"),
+                            a.get("pads")))
+    group = a.get("group", 1)
+    common = (xshape, wshape, strides, pads, dil, bool(b), act, "float32")
+    if group == 1:
+        return "conv2d_nchw", common + (True,)
+    if group == xshape[1] and wshape[1] == 1:
+        return "depthwise_conv2d_nchw", common
+    return None
+
+
+def _dense_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
+    gemm = ms[0]
+    act = _epilogue(ms)
+    a = gemm.attrs
+    if act is False or a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+        return None
+    x, w = gemm.inputs[0], gemm.inputs[1]
+    c = gemm.inputs[2] if len(gemm.inputs) > 2 and gemm.inputs[2] else ""
+    if w not in g.constants or x in g.constants or (c and c not in g.constants) or g.types[x][1] != "float32":
+        return None
+    m, k = (int(d) for d in g.types[x][0])
+    wv = g.constants[w]
+    nn = int(wv.shape[0] if a.get("transB", 0) else wv.shape[1])
+    if c and g.constants[c].size != nn:
+        return None
+    return "dense", (m, nn, k, bool(c), act, "float32")
+
+
+def template_call(n: Node, g: Graph) -> TemplateCall | None:
+    """(template name, args) of the x86 template that compiles node `n` of `g`, or None (generic lowering)."""
+    ms = _members(n)
+    if ms[0].op_type == "Conv":
+        return _conv_call(ms, g)
+    if ms[0].op_type == "Gemm":
+        return _dense_call(ms, g)
+    return None
+
+
+def _flop(name: str, args: tuple[Any, ...]) -> int:
+    import tex.ops.x86.templates  # noqa: F401
+    from tex.tune.template import lookup
+    t = lookup(name)
+    return int(t.flop(*args)) if t.flop is not None else 0
+
+
 def model_tasks(g: Graph) -> list[ModelTask]:
-    found: dict[tuple[str, tuple[Any, ...]], list[int]] = {}
+    found: dict[TemplateCall, int] = {}
     for n in g.nodes:
-        ms = n.fused if n.op_type == "tex.Fused" else (n,)
-        head = ms[0]
-        if head.op_type == "Conv" and head.inputs[1] in g.constants:
-            xs = g.types[head.inputs[0]][0]
-            ws = g.constants[head.inputs[1]].shape
-            os_ = g.types[head.outputs[0]][0] if head.outputs[0] in g.types else g.types[ms[-1].outputs[0]][0]
-            a = head.attrs
-            pads = tuple(a.get("pads", (0, 0, 0, 0)))
-            key_args = (tuple(xs), tuple(ws), tuple(a.get("strides", (1, 1))), pads, tuple(a.get("dilations", (1, 1))))
-            group = a.get("group", 1)
-            name = "conv2d_nchw" if group == 1 else "depthwise_conv2d" if group == xs[1] else ""
-            if not name:
-                continue
-            flop = 2 * int(np.prod(os_, dtype=np.int64)) * int(np.prod(ws[1:], dtype=np.int64))
-            found.setdefault((name, key_args), [flop, 0])[1] += 1
-        elif head.op_type == "Gemm" and head.inputs[1] in g.constants:
-            m, k = g.types[head.inputs[0]][0]
-            w = g.constants[head.inputs[1]].shape
-            nn = w[0] if head.attrs.get("transB", 0) else w[1]
-            found.setdefault(("dense", (m, nn, k)), [2 * m * nn * k, 0])[1] += 1
-    return [ModelTask(name, args, flop, count) for (name, args), (flop, count) in found.items()]
+        call = template_call(n, g)
+        if call is not None:
+            found[call] = found.get(call, 0) + 1
+    return [ModelTask(name, args, _flop(name, args), count) for (name, args), count in found.items()]
 
 
 def extract_tasks(model: Any, target: str = "llvm", shapes: Mapping[str, Sequence[int]] | None = None) -> list[Any]:
     """The distinct tunable kernels of `model` as ModelTasks (template, args, flop, count), heaviest first.
 
-    `task.create(target)` makes the tex.tune Task of the lead's x86 templates.
+    `task.create(target)` makes the tex.tune Task of the x86 templates; a log of these tasks applies when the
+    model is compiled with `tuning_log=`.
     """
     from tex.onnx_import.importer import load
     from tex.onnx_import.passes import optimize
+    if str(target).split()[0] != "llvm":
+        raise NotImplementedError(f"extract_tasks: model tuning templates exist for 'llvm' only, got '{target}'")
     g = model if isinstance(model, Graph) else load(model, shapes=shapes)
     tasks = model_tasks(optimize(g))
     return sorted(tasks, key=lambda t: -t.flop * t.count)
+

@@ -58,6 +58,12 @@ def pack_conv_weight(w: np.ndarray, ic_bn: int, oc_bn: int) -> np.ndarray:
     return np.ascontiguousarray(w.reshape(o // oc_bn, oc_bn, i // ic_bn, ic_bn, kh, kw).transpose(0, 2, 4, 5, 3, 1))
 
 
+def unpack_conv_weight(wp: np.ndarray) -> np.ndarray:
+    """The inverse of pack_conv_weight: (O/oc_bn, I/ic_bn, KH, KW, ic_bn, oc_bn) -> OIHW."""
+    ocb, icb, kh, kw, ib, ob = wp.shape
+    return np.ascontiguousarray(wp.transpose(0, 5, 1, 4, 2, 3).reshape(ocb * ob, icb * ib, kh, kw))
+
+
 def _out_size(size: int, k: int, stride: int, pad: int, dilation: int) -> int:
     return (size + pad - (k - 1) * dilation - 1) // stride + 1
 

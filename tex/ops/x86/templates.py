@@ -6,7 +6,8 @@ tuning searches around it. Templates take plain, JSON-friendly arguments so that
     matmul(M, N, K, dtype)                                      C = A @ B, B packed in the kernel
     dense(M, N, K, bias, activation, dtype)                     act(x @ W^T + b), W prepacked (see pack_dense_weight)
     batch_matmul(batch, M, N, K, transpose_b, dtype)
-    conv2d_nchw(data_shape, weight_shape, strides, padding, dilation, bias, activation, dtype)   NCHWc blocked
+    conv2d_nchw(data_shape, weight_shape, strides, padding, dilation, bias, activation, dtype, prepacked_weight)
+                                                                NCHWc blocked; prepacked: see pack_conv_weight
     conv2d_nchw_direct(data_shape, weight_shape, strides, padding, dilation, dtype)              no repacking
     depthwise_conv2d_nchw(data_shape, weight_shape, strides, padding, dilation, bias, activation, dtype)
 """
@@ -21,7 +22,7 @@ import numpy as np
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
 from tex.ops.x86.batch_matmul import BatchMatmulBlocking, batch_matmul, schedule_batch_matmul
-from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc
+from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc, unpack_conv_weight
 from tex.ops.x86.dense import DenseBlocking, dense, schedule_dense
 from tex.ops.x86.depthwise import DepthwiseBlocking, depthwise_conv2d_nchw, schedule_depthwise
 from tex.ops.x86.matmul import MatmulBlocking, matmul_packed, schedule_matmul_packed
@@ -165,8 +166,10 @@ def _conv_flop(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[in
 
 def _conv_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
               dilation: Sequence[int], bias: bool = False, activation: str | None = None,
-              dtype: str = "float32") -> Callable[..., Array]:
+              dtype: str = "float32", prepacked_weight: bool = False) -> Callable[..., Array]:
     def ref(x: Array, w: Array, *b: Array) -> Array:
+        if prepacked_weight:
+            w = unpack_conv_weight(w)
         v = conv2d_reference(x, w, strides, padding, dilation)
         if bias:
             v = v + b[0][None, :, None, None]
@@ -182,12 +185,15 @@ def _divisors_among(n: int, cands: Sequence[int]) -> list[int]:
 @template("conv2d_nchw", reference=_conv_ref, flop=_conv_flop)
 def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int] = (1, 1),
                 padding: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1), bias: bool = False,
-                activation: str | None = None, dtype: str = "float32") -> tuple[Schedule, list[Tensor]]:
+                activation: str | None = None, dtype: str = "float32",
+                prepacked_weight: bool = False) -> tuple[Schedule, list[Tensor]]:
+    """NCHWc conv; with `prepacked_weight` the weight argument is `pack_conv_weight(w, ic_bn, oc_bn)` of the
+    config (its shape tells the blocks), as the ONNX executor passes constant weights, packed once."""
     cfg = get_config()
     _, ow = _conv_out(shape, wshape, strides, padding, dilation)
     dflt = default_blocking(shape[1], wshape[0], ow)
     ic = _divisors_among(shape[1], [1, 2, 3, 4, 8, 16, 32, 64]) if shape[1] >= 16 else [shape[1]]
-    oc = _divisors_among(wshape[0], [8, 16, 32, 64])
+    oc = _divisors_among(wshape[0], [4, 8, 16, 32, 64])
     regs = _inner_candidates(ow, [2, 4, 6, 7, 8, 14, 16])
     cfg.define_knob("ic_bn", ic, default=dflt.ic_bn if dflt.ic_bn in ic else ic[-1])
     cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[0])
@@ -195,7 +201,7 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     cfg.define_knob("unroll_kw", [True, False], default=True)
     blocking = Conv2dBlocking(cfg["ic_bn"].val, cfg["oc_bn"].val, cfg["reg_n"].size[-1], cfg["unroll_kw"].val)
     t = conv2d_nchwc(tuple(shape), tuple(wshape), tuple(strides), tuple(padding), tuple(dilation),  # type: ignore[arg-type]
-                     blocking, bias=bias, activation=activation, dtype=dtype)
+                     blocking, bias=bias, activation=activation, dtype=dtype, prepacked_weight=prepacked_weight)
     s = create_schedule(t.out)
     schedule_conv2d_nchwc(s, t, blocking)
     return s, [t.data, t.weight, *([t.bias] if t.bias is not None else []), t.out]
