@@ -141,3 +141,39 @@ def test_optimize_keeps_semantics_on_view_outputs() -> None:
     xv = R.standard_normal((1, 4, 6, 6)).astype(np.float32)
     assert len(g.nodes) == 2
     np.testing.assert_allclose(tex.compile(m).run({"x": xv})["y"], ort_run(m, {"x": xv})[0])
+
+
+@pytest.mark.parametrize("op", ["Add", "Sum"])
+@pytest.mark.parametrize("relu", [True, False])
+def test_residual_add_fuses_into_the_conv(op: str, relu: bool) -> None:
+    """A ResNet shortcut: conv(x) + relu(conv0(x)) [+ relu] is one conv kernel with a residual argument."""
+    inits = {"w0": R.standard_normal((8, 4, 1, 1)).astype(np.float32),
+             "w1": R.standard_normal((8, 4, 3, 3)).astype(np.float32), "b1": R.standard_normal(8).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["s0"]), helper.make_node("Relu", ["s0"], ["s"]),
+             helper.make_node("Conv", ["x", "w1", "b1"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node(op, ["s", "c"] if op == "Add" else ["c", "s"], ["a" if relu else "y"])]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["a"], ["y"]))
+    m = _model(nodes, [X], [Y], inits)
+    f = fuse_operators(optimize(load(m)))
+    fused = [n for n in f.nodes if n.op_type == "tex.Fused" and n.attrs["ops"].startswith("Conv+" + op)]
+    assert len(fused) == 1
+    exe = tex.compile(m)
+    assert exe.kernel_kinds == ["conv2d_nchw", "conv2d_nchw"] and len(exe.plan.steps) == 2
+    xv = R.standard_normal((1, 4, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(exe.run({"x": xv})["y"], ort_run(m, {"x": xv})[0], rtol=1e-4, atol=1e-4)
+
+
+def test_residual_is_not_fused_when_the_shortcut_broadcasts() -> None:
+    inits = {"w1": R.standard_normal((8, 4, 3, 3)).astype(np.float32)}
+    s = helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, 8, 1, 1])
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c", "s"], ["a"]), helper.make_node("Relu", ["a"], ["y"])]
+    m = _model(nodes, [X, s], [Y], inits)
+    f = fuse_operators(optimize(load(m)))
+    assert all(not (n.op_type == "tex.Fused" and "Add" in n.attrs["ops"] and "Conv" in n.attrs["ops"])
+               for n in f.nodes)
+    exe = tex.compile(m)
+    feeds = {"x": R.standard_normal((1, 4, 6, 6)).astype(np.float32),
+             "s": R.standard_normal((1, 8, 1, 1)).astype(np.float32)}
+    np.testing.assert_allclose(exe.run(feeds)["y"], ort_run(m, feeds)[0], rtol=1e-4, atol=1e-4)

@@ -47,7 +47,7 @@ def test_tasks_are_what_the_executor_compiles(tmp_path: Path) -> None:
     tasks = extract_tasks(m)
     assert sorted(t.template for t in tasks) == ["conv2d_nchw", "dense", "depthwise_conv2d_nchw"]
     conv = next(t for t in tasks if t.template == "conv2d_nchw")
-    assert conv.args[5:] == (False, "relu", "float32", True)  # no bias, fused relu, prepacked weights
+    assert conv.args[5:] == (False, "relu", "float32", True, False)  # no bias, relu, prepacked, no shortcut
     assert conv.flop == 2 * 16 * 8 * 9 * 14 * 14
     exe = tex.compile(m)
     assert sorted(exe.kernel_kinds)[:3] == ["conv2d_nchw", "dense", "depthwise_conv2d_nchw"]

@@ -20,6 +20,7 @@ CASES: list[tuple[str, tuple[Any, ...]]] = [
     ("conv2d_nchw", ((1, 16, 9, 9), (32, 16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True, "relu", "float32")),
     ("conv2d_nchw", ((2, 3, 12, 12), (16, 3, 5, 5), (2, 2), (2, 2, 2, 2), (1, 1), False, None, "float32")),
     ("conv2d_nchw", ((1, 24, 7, 7), (40, 24, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True, "relu", "float32", True)),
+    ("conv2d_nchw", ((1, 8, 6, 6), (16, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False, None, "float32", True, True)),
     ("conv2d_nchw_direct", ((1, 8, 10, 10), (12, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), "float32")),
     ("conv2d_nchw_direct", ((1, 4, 9, 9), (6, 4, 3, 3), (2, 2), (0, 0, 0, 0), (2, 2), "float32")),
     ("depthwise_conv2d_nchw", ((1, 8, 15, 15), (8, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), True, "relu", "float32")),

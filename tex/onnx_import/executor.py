@@ -23,7 +23,7 @@ from tex.onnx_import.graph import Graph, Node
 from tex.onnx_import.infer import lower_node, node_args
 from tex.onnx_import.passes.memory_plan import MemoryPlan, plan_memory
 from tex.onnx_import.plan import ExecutionPlan, PlanBuffer, PlanIO, PlanKernel, PlanStep
-from tex.onnx_import.tasks import template_call
+from tex.onnx_import.tasks import residual_input, template_call
 from tex.ops import schedule_default
 
 ALIGN = 64
@@ -63,17 +63,19 @@ def _template_spec(n: Node, g: Graph) -> KernelSpec | None:
           "dense": templates.dense_template}[name]
     s, args = fn(*targs)
     wshape = tuple(int(d) for d in args[1].shape)
-    bias: list[str | np.ndarray] = []
+    extra: list[str | np.ndarray] = []  # bias, shortcut
     if name == "conv2d_nchw":
         weight = pack_conv_weight(wv, wshape[4], wshape[5])
-        bias = [b] if b else []
+        extra = [b] if b else []
+        res = residual_input(ms)
+        extra += [res] if res else []
     elif name == "depthwise_conv2d_nchw":
         weight = np.ascontiguousarray(wv)
-        bias = [b] if b else []
+        extra = [b] if b else []
     else:
         weight = pack_dense_weight(wv, wshape[2], "NK" if head.attrs.get("transB", 0) else "KN")
-        bias = [np.ascontiguousarray(g.constants[b].reshape(-1))] if b else []
-    return KernelSpec(s, args, [x, weight, *bias, ms[-1].outputs[0]], name)
+        extra = [np.ascontiguousarray(g.constants[b].reshape(-1))] if b else []
+    return KernelSpec(s, args, [x, weight, *extra, ms[-1].outputs[0]], name)
 
 
 def _generic(n: Node, g: Graph, target: str) -> KernelSpec:

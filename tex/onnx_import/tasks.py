@@ -45,10 +45,19 @@ def _epilogue(ms: tuple[Node, ...]) -> str | bool | None:
     return False
 
 
+def residual_input(ms: tuple[Node, ...]) -> str:
+    """The shortcut tensor of a fused Conv + Add/Sum (+ Relu) node (see passes/fuse.py), else ''."""
+    if len(ms) < 2 or ms[1].op_type not in ("Add", "Sum"):
+        return ""
+    a, b = ms[1].inputs
+    return b if a == ms[0].outputs[0] else a
+
+
 def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
     from tex.onnx_import.ops import _auto_pads
     conv = ms[0]
-    act = _epilogue(ms)
+    res = residual_input(ms)
+    act = _epilogue((ms[0], *ms[2:]) if res else ms)
     if act is False or len(conv.inputs) < 2:
         return None
     a = conv.attrs
@@ -67,8 +76,8 @@ def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
     group = a.get("group", 1)
     common = (xshape, wshape, strides, pads, dil, bool(b), act, "float32")
     if group == 1:
-        return "conv2d_nchw", common + (True,)
-    if group == xshape[1] and wshape[1] == 1:
+        return "conv2d_nchw", common + (True, bool(res))
+    if group == xshape[1] and wshape[1] == 1 and not res:
         return "depthwise_conv2d_nchw", common
     return None
 

@@ -2,8 +2,10 @@
 
 A value is fused into its consumer when it has exactly that one consumer, is not a graph output, and the
 consumer is elementwise/broadcast with the same output shape. One fused node compiles to one kernel: the
-chain is inlined (compute_inline) into the anchor's output loop, with no intermediate buffer. Conv and
-Gemm anchors take at most a Relu epilogue (their x86 kernels apply bias + relu as they write out).
+chain is inlined (compute_inline) into the anchor's output loop, with no intermediate buffer. Gemm and
+MatMul anchors take at most a Relu epilogue (their x86 kernels apply bias + relu as they write out); a Conv
+also takes a residual Add/Sum of a same-shaped tensor before the Relu (a ResNet block's shortcut), which the
+fused node computes where the Add was, so the shortcut is ready by then.
 """
 
 from __future__ import annotations
@@ -13,6 +15,18 @@ from tex.onnx_import.graph import Graph, Node
 
 EPILOGUE_ANCHORS = frozenset({"Conv", "Gemm", "MatMul"})
 FUSABLE = onnx_ops.INJECTIVE | {"BatchNormalization"}
+
+
+def _epilogue_step(g: Graph, group: list[Node], out: str, u: Node) -> bool:
+    """Whether `u` (reading `out`) extends the epilogue of the anchor group[0]: Relu last, and for a Conv a
+    residual Add/Sum of one same-shaped, computed (non-constant) tensor first."""
+    tail = [m.op_type for m in group[1:]]
+    if u.op_type == "Relu":
+        return "Relu" not in tail
+    if group[0].op_type != "Conv" or tail or u.op_type not in ("Add", "Sum") or len(u.inputs) != 2:
+        return False
+    other = u.inputs[1] if u.inputs[0] == out else u.inputs[0]
+    return other != out and other not in g.constants and g.types.get(other) == g.types.get(out)
 
 
 def fuse_operators(g: Graph) -> Graph:
@@ -35,7 +49,7 @@ def fuse_operators(g: Graph) -> Graph:
             u = us[0]
             if u.op_type not in FUSABLE or u.op_type in onnx_ops.VIEWS or u.name in owner:
                 break
-            if n.op_type in EPILOGUE_ANCHORS and (u.op_type != "Relu" or len(group) > 1):
+            if n.op_type in EPILOGUE_ANCHORS and not _epilogue_step(g, group, out, u):
                 break
             if u.inputs[0] != out and u.op_type not in ("Add", "Mul", "Sum", "Sub", "Max", "Min"):
                 break

@@ -40,6 +40,7 @@ class Conv2dNCHWc:
     conv: Tensor
     out: Tensor
     bias: Tensor | None = None
+    residual: Tensor | None = None
 
 
 def default_blocking(in_channels: int, out_channels: int, out_width: int) -> Conv2dBlocking:
@@ -72,13 +73,15 @@ def conv2d_nchwc(
     shape: tuple[int, int, int, int], weight_shape: tuple[int, int, int, int],
     strides: tuple[int, int] = (1, 1), padding: tuple[int, int, int, int] = (0, 0, 0, 0),
     dilation: tuple[int, int] = (1, 1), blocking: Conv2dBlocking = Conv2dBlocking(), bias: bool = False,
-    activation: str | None = None, dtype: str = "float32", prepacked_weight: bool = False,
+    activation: str | None = None, dtype: str = "float32", prepacked_weight: bool = False, residual: bool = False,
 ) -> Conv2dNCHWc:
     """A conv2d with NCHW data and OIHW weights computed in the NCHW[ic_bn]c / OIHW[ic_bn]i[oc_bn]o layouts.
 
     padding is (top, left, bottom, right); activation is None or "relu", applied with the optional bias
     in the unpacking stage. With `prepacked_weight` the weight argument is already in the packed layout
     (`pack_conv_weight`, once, for constant weights) and `weight_pack` is that argument, not a stage.
+    With `residual` an NCHW tensor of the output's shape is added before the activation (a ResNet block's
+    shortcut), so the sum is written once instead of in a separate pass.
     """
     n, c, h, w = shape
     oc, ic, kh, kw = weight_shape
@@ -122,11 +125,14 @@ def conv2d_nchwc(
             * weight_pack[o, rc // icb, ry, rx, rc % icb, oo], axis=[rc, ry, rx]),
         name="conv", tag="conv2d_nchwc")
     bias_t = dsl.placeholder((oc,), dtype=dtype, name="bias") if bias else None
+    res_t = dsl.placeholder((n, oc, oh, ow), dtype=dtype, name="residual") if residual else None
 
     def unpack(b: object, o: object, y: object, x: object) -> object:
         v = conv[b, o // ocb, y, x, o % ocb]  # type: ignore[index,operator]
         if bias_t is not None:
             v = v + bias_t[o]
+        if res_t is not None:
+            v = v + res_t[b, o, y, x]
         if activation == "relu":
             v = dsl.max(v, zero)
         elif activation is not None:
@@ -134,7 +140,7 @@ def conv2d_nchwc(
         return v
 
     out = dsl.compute((n, oc, oh, ow), unpack, name="out", tag="conv2d_nchw")
-    return Conv2dNCHWc(data, weight, data_pack, weight_pack, conv, out, bias_t)
+    return Conv2dNCHWc(data, weight, data_pack, weight_pack, conv, out, bias_t, res_t)
 
 
 def schedule_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking = Conv2dBlocking()) -> None:

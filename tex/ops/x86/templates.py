@@ -6,8 +6,8 @@ tuning searches around it. Templates take plain, JSON-friendly arguments so that
     matmul(M, N, K, dtype)                                      C = A @ B, B packed in the kernel
     dense(M, N, K, bias, activation, dtype)                     act(x @ W^T + b), W prepacked (see pack_dense_weight)
     batch_matmul(batch, M, N, K, transpose_b, dtype)
-    conv2d_nchw(data_shape, weight_shape, strides, padding, dilation, bias, activation, dtype, prepacked_weight)
-                                                                NCHWc blocked; prepacked: see pack_conv_weight
+    conv2d_nchw(data_shape, weight_shape, strides, padding, dilation, bias, activation, dtype, prepacked_weight,
+                residual)                                       NCHWc blocked; prepacked: see pack_conv_weight
     conv2d_nchw_direct(data_shape, weight_shape, strides, padding, dilation, dtype)              no repacking
     depthwise_conv2d_nchw(data_shape, weight_shape, strides, padding, dilation, bias, activation, dtype)
 """
@@ -166,13 +166,15 @@ def _conv_flop(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[in
 
 def _conv_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
               dilation: Sequence[int], bias: bool = False, activation: str | None = None,
-              dtype: str = "float32", prepacked_weight: bool = False) -> Callable[..., Array]:
-    def ref(x: Array, w: Array, *b: Array) -> Array:
+              dtype: str = "float32", prepacked_weight: bool = False, residual: bool = False) -> Callable[..., Array]:
+    def ref(x: Array, w: Array, *rest: Array) -> Array:
         if prepacked_weight:
             w = unpack_conv_weight(w)
         v = conv2d_reference(x, w, strides, padding, dilation)
         if bias:
-            v = v + b[0][None, :, None, None]
+            v = v + rest[0][None, :, None, None]
+        if residual:
+            v = v + rest[-1]
         return _act(v, activation).astype(dtype)
 
     return ref
@@ -186,9 +188,10 @@ def _divisors_among(n: int, cands: Sequence[int]) -> list[int]:
 def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int] = (1, 1),
                 padding: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1), bias: bool = False,
                 activation: str | None = None, dtype: str = "float32",
-                prepacked_weight: bool = False) -> tuple[Schedule, list[Tensor]]:
+                prepacked_weight: bool = False, residual: bool = False) -> tuple[Schedule, list[Tensor]]:
     """NCHWc conv; with `prepacked_weight` the weight argument is `pack_conv_weight(w, ic_bn, oc_bn)` of the
-    config (its shape tells the blocks), as the ONNX executor passes constant weights, packed once."""
+    config (its shape tells the blocks), as the ONNX executor passes constant weights, packed once; with
+    `residual` an argument of the output's shape is added before the activation."""
     cfg = get_config()
     _, ow = _conv_out(shape, wshape, strides, padding, dilation)
     dflt = default_blocking(shape[1], wshape[0], ow)
@@ -201,10 +204,12 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     cfg.define_knob("unroll_kw", [True, False], default=True)
     blocking = Conv2dBlocking(cfg["ic_bn"].val, cfg["oc_bn"].val, cfg["reg_n"].size[-1], cfg["unroll_kw"].val)
     t = conv2d_nchwc(tuple(shape), tuple(wshape), tuple(strides), tuple(padding), tuple(dilation),  # type: ignore[arg-type]
-                     blocking, bias=bias, activation=activation, dtype=dtype, prepacked_weight=prepacked_weight)
+                     blocking, bias=bias, activation=activation, dtype=dtype, prepacked_weight=prepacked_weight,
+                     residual=residual)
     s = create_schedule(t.out)
     schedule_conv2d_nchwc(s, t, blocking)
-    return s, [t.data, t.weight, *([t.bias] if t.bias is not None else []), t.out]
+    return s, [t.data, t.weight, *([t.bias] if t.bias is not None else []),
+               *([t.residual] if t.residual is not None else []), t.out]
 
 
 def _direct_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
