@@ -30,8 +30,8 @@ def build(sch: Schedule | PrimFunc, args: list[Tensor | Var] | None = None, targ
         func = _lower(sch, args, name)
     from tex.targets.target import TargetKind, as_target
 
-    if as_target(target).kind is TargetKind.OPENCL:  # OpenCL compilers vectorize work-items themselves
-        from tex.targets.opencl.codegen import devectorize
+    if as_target(target).kind is TargetKind.OPENCL:  # floatN where OpenCL can express it, else scalar loops
+        from tex.targets.opencl.codegen import devectorize, vectorize_cl
 
-        func = devectorize(func)
+        func = devectorize(vectorize_cl(func))
     return build_func(run_passes(func, "build"), target)

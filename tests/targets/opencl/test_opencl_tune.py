@@ -27,7 +27,7 @@ def test_default_config_is_correct() -> None:
 
 def test_short_tuning_run(tmp_path: Path) -> None:
     task = tune.create_task("matmul_opencl", (64, 64, 64, "float32"), target="opencl")
-    assert len(task.config_space) == 4 * 4 * 5 * 5 * 4
+    assert len(task.config_space) == 4 * 4 * 5 * 5 * 4 * 4
     log = tmp_path / "mm.jsonl"
     opt = tune.measure_option(builder=tune.LocalBuilder(n_parallel=1), runner=tune.LocalRunner(number=2, repeat=1))
     try:
@@ -39,3 +39,16 @@ def test_short_tuning_run(tmp_path: Path) -> None:
     ok = [r for r in records if r.error == "NO_ERROR"]
     assert ok and all(r.target == "opencl" and np.isfinite(r.costs[0]) and r.costs[0] > 0 for r in ok)
     assert len(tune.pick_best(records)) == 1
+
+
+def test_random_configs_are_correct() -> None:
+    task = tune.create_task("matmul_opencl", (37, 45, 29, "float32"), target="opencl")
+    rng = np.random.default_rng(3)
+    a, b = rng.random((37, 29), dtype=np.float32), rng.random((29, 45), dtype=np.float32)
+    for index in rng.choice(len(task.config_space), size=4, replace=False):
+        cfg = task.config_space.get(int(index))
+        s, args = task.instantiate(cfg)
+        f = build(s, args, target="opencl")
+        c = np.zeros((37, 45), np.float32)
+        f(a, b, c)
+        np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-5, err_msg=str(cfg))

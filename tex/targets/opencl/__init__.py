@@ -8,7 +8,7 @@ from tex.errors import BuildError
 from tex.ir.nodes import Allocate, Buffer, PrimFunc
 from tex.lang.expr import Const, Var
 from tex.lang.functor import collect
-from tex.targets.opencl.codegen import Launch, codegen, devectorize, launch_geometry
+from tex.targets.opencl.codegen import Launch, codegen, devectorize, launch_geometry, vectorize_cl
 from tex.targets.target import Target
 
 
@@ -16,7 +16,7 @@ def build(func: PrimFunc, target: Target) -> object:
     """An OpenCLModule for `func` on the target's device; limits are checked before the compiler runs."""
     from tex.targets.opencl.runtime import OpenCLModule, device_context
 
-    func = devectorize(func)
+    func = devectorize(vectorize_cl(func))
     params = {id(p) for p in func.params}
     extra: list[Var] = []
     for p in func.params:
@@ -65,4 +65,5 @@ def check_limits(name: str, launch: Launch, source: str, ctx: object, local_byte
                          f"'{ctx.name}' does not support")  # type: ignore[attr-defined]
 
 
-__all__ = ["BuildError", "Launch", "build", "check_limits", "codegen", "devectorize", "launch_geometry"]
+__all__ = ["BuildError", "Launch", "build", "check_limits", "codegen", "devectorize", "launch_geometry",
+           "vectorize_cl"]

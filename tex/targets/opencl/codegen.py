@@ -7,8 +7,14 @@ Thread-bound loops become work-item ids: `for i in range(n):  # threadIdx.x` pri
     global[d] = blocks[d] * threads[d],  local[d] = threads[d]    (d = 0, 1, 2 for x, y, z)
 
 "local" allocations are private arrays, "shared" ones `__local` arrays hoisted to the kernel's top;
-a barrier follows each statement of a block-level sequence that writes shared memory. Vector loops
-are printed as scalar loops (`devectorize`): PoCL and GPU compilers vectorize work-items themselves.
+a barrier follows each statement of a block-level sequence that writes shared memory.
+
+Vector loops (`vectorize_cl`): a VECTORIZED loop with a constant extent of 2, 3, 4, 8 or 16 (or the guarded
+tail `min(c, e)` of such a split) goes through the loop IR's own vectorize pass (Ramp/Broadcast nodes); when
+the result is legal OpenCL vector code -- every Ramp a stride-1 last index of a load or store, element-wise
+arithmetic and math calls only, no lane predicates, float32/int32/float64 elements -- it prints as `floatN`
+values, `vloadN`/`vstoreN` (alignment-safe) and `(floatN)(x)` broadcasts. Any other vector loop is printed
+as an unrolled scalar loop (`devectorize`).
 """
 
 from __future__ import annotations
@@ -93,6 +99,65 @@ def devectorize(func: PrimFunc) -> PrimFunc:
     return func if body is func.body else PrimFunc(func.name, func.params, body, func.attrs)
 
 
+CL_LANES = (2, 3, 4, 8, 16)
+_CL_VEC_ELEMS = ("float32", "int32", "float64")
+_CL_VEC_OPS = (E.Add, E.Sub, E.Mul, E.Div, E.Min, E.Max, E.Call, E.Var, E.Const, BufferLoad, Broadcast, Ramp)
+
+
+def _cl_vector_ok(s: Stmt) -> bool:
+    """Whether a vectorized statement prints as OpenCL vector code (see the module doc)."""
+    from tex.lang import dtypes
+
+    for n in collect(s, lambda n: isinstance(n, (BufferLoad, Store))):
+        if n.indices and isinstance(n.indices[-1], Ramp):
+            r = n.indices[-1]
+            if not (isinstance(r.stride, E.Const) and r.stride.value == 1 and r.lanes in CL_LANES
+                    and dtypes.lanes(r.base.dtype) == 1):
+                return False
+            if any(dtypes.lanes(i.dtype) != 1 for i in n.indices[:-1]):
+                return False
+            if n.buffer.dtype not in _CL_VEC_ELEMS:
+                return False
+            if isinstance(n, Store) and isinstance(n.value, Ramp):
+                return False
+        if isinstance(n, Store) and n.predicate is not None:
+            return False
+    for n in collect(s, lambda n: isinstance(n, E.Expr)):
+        operands = (n.a, n.b) if isinstance(n, E.BinaryOp) else n.args if isinstance(n, E.Call) else ()
+        if any(isinstance(x, Ramp) for x in operands):  # ramps only as indices
+            return False
+        if dtypes.lanes(n.dtype) > 1 and not isinstance(n, Ramp):
+            if not isinstance(n, _CL_VEC_OPS) or dtypes.element(n.dtype) not in _CL_VEC_ELEMS:
+                return False
+            if isinstance(n, E.Call) and n.name not in (*_MATH, "abs", "sigmoid"):
+                return False
+    return True
+
+
+def vectorize_cl(func: PrimFunc) -> PrimFunc:
+    """Vector loops that OpenCL can express as `floatN` code, vectorized; others are left for `devectorize`."""
+    from tex.ir.transform.vectorize import vectorize
+    from tex.lang.functor import Mutator
+
+    class _Vec(Mutator):
+        def visit_For(self, s: For) -> Stmt:
+            body = self.visit(s.body)
+            if body is not s.body:
+                s = For(s.var, s.min, s.extent, s.kind, body, s.thread_tag)
+            if s.kind is not ForKind.VECTORIZED:
+                return s
+            n = const_upper(s.extent)
+            if n not in CL_LANES or collect(s.body, lambda x: isinstance(x, For)):
+                return s
+            out = vectorize(PrimFunc("v", (), s, {})).body
+            if collect(out, lambda x: isinstance(x, For) and x.kind is ForKind.VECTORIZED):
+                return s
+            return out if _cl_vector_ok(out) else s
+
+    body = _Vec().visit(func.body)
+    return func if body is func.body else PrimFunc(func.name, func.params, body, func.attrs)
+
+
 def launch_geometry(func: PrimFunc) -> Launch:
     """The launch implied by the thread-bound loops; a tag bound twice on one path or with a non-constant
     extent, or blockIdx extents that disagree, raise BuildError naming the loop."""
@@ -163,6 +228,34 @@ def _has_thread_loop(s: Stmt) -> bool:
                         and n.thread_tag.startswith("threadIdx")))
 
 
+def _multiple_of(e: E.Expr, n: int) -> bool:
+    if isinstance(e, E.Const):
+        return int(e.value) % n == 0
+    if isinstance(e, (E.Add, E.Sub)):
+        return _multiple_of(e.a, n) and _multiple_of(e.b, n)
+    if isinstance(e, E.Mul):
+        return _multiple_of(e.a, n) or _multiple_of(e.b, n)
+    return False
+
+
+def _vector_private_buffers(body: Stmt) -> dict[int, int]:
+    """Private ("local") buffers accessed only by aligned stride-1 vectors of one width: id -> lanes. They are
+    declared as arrays of floatN, which the OpenCL compiler keeps in vector registers."""
+    out: dict[int, int] = {}
+    for a in collect(body, lambda n: isinstance(n, Allocate) and n.buffer.scope == "local"):
+        b = a.buffer
+        if not b.shape or not isinstance(b.shape[-1], E.Const):
+            continue
+        uses = collect(a.body, lambda n, b=b: isinstance(n, (BufferLoad, Store)) and n.buffer is b)
+        lanes = {n.indices[-1].lanes if n.indices and isinstance(n.indices[-1], Ramp) else 0 for n in uses}
+        if len(lanes) != 1 or 0 in lanes:
+            continue
+        n = lanes.pop()
+        if int(b.shape[-1].value) % n == 0 and all(_multiple_of(u.indices[-1].base, n) for u in uses):
+            out[id(b)] = n
+    return out
+
+
 class OpenCLPrinter(IRPrinter):
     """Prints one PrimFunc as one `__kernel`; `extra` are shape variables passed after the parameters."""
 
@@ -172,6 +265,7 @@ class OpenCLPrinter(IRPrinter):
         self._names: dict[int, str] = {}
         self._used: set[str] = set()
         self._shared: list[Buffer] = []
+        self._vec_bufs = _vector_private_buffers(func.body)  # id(buffer) -> lanes: declared as floatN arrays
 
     # ---------------------------------------------------------------- names and types
     def name(self, obj: E.Var | Buffer) -> str:
@@ -190,6 +284,9 @@ class OpenCLPrinter(IRPrinter):
 
     @staticmethod
     def ctype(dtype: str) -> str:
+        if "x" in dtype:
+            base, n = dtype.split("x")
+            return OpenCLPrinter.ctype(base) + n
         if dtype not in CL_TYPES:
             raise BuildError(f"OpenCL codegen: dtype {dtype!r} is not supported")
         return CL_TYPES[dtype]
@@ -269,16 +366,22 @@ class OpenCLPrinter(IRPrinter):
 
     def p_BufferLoad(self, e: BufferLoad) -> tuple[str, int]:
         if e.indices and isinstance(e.indices[-1], Ramp):
-            raise NotImplementedError(f"OpenCL codegen: vector load of '{e.buffer.name}' (build through tex.build, "
-                                      f"which devectorizes loops for OpenCL)")
+            r = e.indices[-1]
+            if not (isinstance(r.stride, E.Const) and r.stride.value == 1):
+                raise NotImplementedError(f"OpenCL codegen: strided vector load of '{e.buffer.name}'")
+            off = self.flat(e.buffer, (*e.indices[:-1], r.base))
+            if id(e.buffer) in self._vec_bufs:
+                return f"{self.name(e.buffer)}[({off}) / {r.lanes}]", _ATOM
+            return f"vload{r.lanes}(0, {self.name(e.buffer)} + {off})", _ATOM
         text = f"{self.name(e.buffer)}[{self.flat(e.buffer, e.indices)}]"
         return (f"(({text}) != 0)" if e.buffer.dtype == "bool" else text), _ATOM
 
     def p_Ramp(self, e: Ramp) -> tuple[str, int]:
-        raise NotImplementedError("OpenCL codegen: vector ramps are not supported; loops are devectorized")
+        raise NotImplementedError("OpenCL codegen: vector ramps are supported only as the last index of a "
+                                  "load or store")
 
     def p_Broadcast(self, e: Broadcast) -> tuple[str, int]:
-        raise NotImplementedError("OpenCL codegen: vector broadcasts are not supported; loops are devectorized")
+        return f"(({self.ctype(e.dtype)})({self.expr(e.value)}))", _ATOM
 
     # ---------------------------------------------------------------- statements
     def stmt(self, s: Stmt, indent: int, out: list[str], in_thread: bool = False) -> None:  # type: ignore[override]
@@ -318,7 +421,16 @@ class OpenCLPrinter(IRPrinter):
             out.append(f"{pad}}}")
         elif isinstance(s, Store):
             if s.indices and isinstance(s.indices[-1], Ramp):
-                raise NotImplementedError(f"OpenCL codegen: vector store to '{s.buffer.name}'")
+                r = s.indices[-1]
+                if not (isinstance(r.stride, E.Const) and r.stride.value == 1) or s.predicate is not None:
+                    raise NotImplementedError(f"OpenCL codegen: strided or predicated vector store to "
+                                              f"'{s.buffer.name}'")
+                off = self.flat(s.buffer, (*s.indices[:-1], r.base))
+                if id(s.buffer) in self._vec_bufs:
+                    out.append(f"{pad}{self.name(s.buffer)}[({off}) / {r.lanes}] = {self.expr(s.value)};")
+                    return
+                out.append(f"{pad}vstore{r.lanes}({self.expr(s.value)}, 0, {self.name(s.buffer)} + {off});")
+                return
             value = self.expr(s.value)
             if s.buffer.dtype == "bool":
                 value = f"(uchar)(({value}) != 0)"
@@ -345,6 +457,9 @@ class OpenCLPrinter(IRPrinter):
                         f"{self.func.name}: shared buffer '{b.name}' is allocated inside a threadIdx-bound loop; "
                         f"attach the shared stage outside the thread loops (compute_at a block-level axis)")
                 self._shared.append(b)
+            elif id(b) in self._vec_bufs:
+                lanes = self._vec_bufs[id(b)]
+                out.append(f"{pad}{self.ctype(b.dtype)}{lanes} {self.name(b)}[{max(size // lanes, 1)}];")
             else:
                 out.append(f"{pad}{self.ctype(b.dtype)} {self.name(b)}[{max(size, 1)}];")
             self.stmt(s.body, indent, out, in_thread)
