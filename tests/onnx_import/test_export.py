@@ -154,7 +154,7 @@ def test_compiled_onnx_model_from_c_matches_onnxruntime(tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     model, feeds = small_cnn()
     exe = tex.compile(model)
-    path = export_model(exe, tmp_path / "cnn.so", name="cnn")
+    path = exe.export_library(tmp_path / "cnn.so", name="cnn")
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
     for got, ref in zip(tex.load_module(path)(feeds["x"]), want):  # type: ignore[operator]
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)

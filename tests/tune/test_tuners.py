@@ -112,3 +112,28 @@ def test_simulated_annealing_finds_the_top_of_a_known_function(task: tune.Task) 
 def test_tune_rejects_zero_trials(task: tune.Task) -> None:
     with pytest.raises(Exception, match="n_trial must be >= 1"):
         tune.RandomTuner(task).tune(0, Landscape(bowl))
+
+
+def test_xgb_overlap_is_reproducible_and_never_repeats(task: tune.Task) -> None:
+    """overlap=True anneals in a background thread; its proposals still follow the seed, without repeats."""
+    runs = []
+    for _ in range(2):
+        land = Landscape(bowl)
+        tuner = tune.XGBTuner(task, seed=5, overlap=True)
+        tuner.tune(40, land, top_k=1)
+        tuner._join()
+        runs.append(land.seen)
+    assert runs[0] == runs[1]
+    assert len(runs[0]) == len(set(runs[0])) == 40
+
+
+def test_feature_cache_equals_fresh_features(task: tune.Task) -> None:
+    from tex.tune.cost_model.xgb_model import XGBoostCostModel
+    from tex.tune.feature import config_features
+
+    model = XGBoostCostModel(task)
+    configs = [task.config_space.get(i) for i in range(0, len(task.config_space), 7)]
+    first = model.features(configs)
+    again = model.features(configs[::-1])[::-1]  # served from the per-index cache
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(again, config_features(task, configs))

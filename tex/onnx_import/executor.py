@@ -190,8 +190,10 @@ class Executor:
                 f"(naive {self.memory.naive_bytes / 2**20:.1f} MiB, saved {self.memory.saved_bytes / 2**20:.1f} MiB); "
                 f"compiled in {self.compile_s:.1f} s")
 
-    def export_library(self, path: str) -> Any:
-        raise NotImplementedError("Executor.export_library: whole-model export is issue #6 (tex/targets/export.py)")
+    def export_library(self, path: str, name: str = "model", cc: str | None = None) -> Any:
+        """Write the model as shared library `path` + header `.h` (entry `<name>_run`); returns the library path."""
+        from tex.onnx_import.export import export_model
+        return export_model(self, path, name=name, cc=cc)
 
 
 def _spec_key(n: Node, g: Graph) -> Any:
