@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,9 +26,9 @@ def compile(args: argparse.Namespace) -> int:  # noqa: A001
     exe = _compile(args)
     print(f"{args.model}: {exe.summary()}")
     if args.output:
-        print(f"tex compile: writing '{args.output}' needs whole-model export (issue #6), not available yet",
-              file=sys.stderr)
-        return 2
+        lib = exe.export_library(args.output)
+        print(f"wrote {lib} and {Path(lib).with_suffix('.h')}: model_run(inputs..., outputs...); "
+              f"run it with `tex run {lib}`")
     return 0
 
 
@@ -42,9 +43,13 @@ def _random_inputs(exe: Any, seed: int = 0) -> dict[str, np.ndarray]:
 
 def run(args: argparse.Namespace) -> int:
     if str(args.model).endswith(".so"):
-        print("tex run: running a compiled library needs whole-model export (issue #6)", file=sys.stderr)
-        return 2
-    exe = _compile(args)
+        import tex
+        model = tex.load_module(args.model)
+        if getattr(model, "inputs", None) is None:
+            print(f"tex run: {args.model} is a kernel library, not a tex model library", file=sys.stderr)
+            return 2
+    else:
+        exe = _compile(args)
     feeds: dict[str, np.ndarray] = {}
     for item in args.input:
         name, sep, path = item.partition("=")
@@ -52,7 +57,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"tex run: --input must be NAME=FILE.npy, got '{item}'", file=sys.stderr)
             return 2
         feeds[name] = np.load(path)
-    outs = exe.run(feeds)
+    if str(args.model).endswith(".so"):
+        missing = [io for io in model.inputs if io.name not in feeds]
+        if missing:
+            print(f"tex run: missing --input for {', '.join(io.name for io in missing)} "
+                  f"(shapes {[io.shape for io in missing]})", file=sys.stderr)
+            return 2
+        got = model(*(feeds[io.name] for io in model.inputs))
+        outs = {io.name: v for io, v in zip(model.outputs, got)}
+    else:
+        outs = exe.run(feeds)
     if args.output:
         np.savez(args.output, **outs)
     for k, v in outs.items():

@@ -95,3 +95,20 @@ def test_split_budget_properties(total: int, shares: list[float], floor: int) ->
             for b in range(len(shares)):
                 if shares[a] > shares[b]:
                     assert got[a] >= got[b]
+
+
+def test_cli_compile_to_a_library_then_run_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = _model()
+    path = tmp_path / "small.onnx"
+    onnx.save(m, path)
+    lib = tmp_path / "small.so"
+    assert main(["compile", str(path), "-o", str(lib)]) == 0
+    assert lib.exists() and lib.with_suffix(".h").exists()
+    x = R.standard_normal((1, 8, 14, 14)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "out.npz"
+    capsys.readouterr()
+    assert main(["run", str(lib), "--input", f"x={tmp_path / 'x.npy'}", "--output", str(out)]) == 0
+    np.testing.assert_allclose(np.load(out)["y"], ort_run(m, {"x": x})[0], rtol=1e-4, atol=1e-4)
+    assert main(["run", str(lib)]) == 2
+    assert "missing --input for x" in capsys.readouterr().err
