@@ -42,7 +42,8 @@ def _random_inputs(exe: Any, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if str(args.model).endswith(".so"):
+    is_lib = str(args.model).endswith(".so")  # an exported model library runs without compiling
+    if is_lib:
         import tex
         model = tex.load_module(args.model)
         if getattr(model, "inputs", None) is None:
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"tex run: --input must be NAME=FILE.npy, got '{item}'", file=sys.stderr)
             return 2
         feeds[name] = np.load(path)
-    if str(args.model).endswith(".so"):
+    if is_lib:
         missing = [io for io in model.inputs if io.name not in feeds]
         if missing:
             print(f"tex run: missing --input for {', '.join(io.name for io in missing)} "

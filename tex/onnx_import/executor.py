@@ -36,10 +36,6 @@ class KernelSpec:
         self.sched, self.args, self.bindings, self.kind = sched, args, bindings, kind
 
 
-def _members(n: Node) -> tuple[Node, ...]:
-    return n.fused if n.op_type == "tex.Fused" else (n,)
-
-
 def _x86(target: str) -> bool:
     return str(target).split()[0] == "llvm"
 
@@ -47,21 +43,20 @@ def _x86(target: str) -> bool:
 def _template_spec(n: Node, g: Graph) -> KernelSpec | None:
     """A Conv/Gemm node through its x86 template (tasks.template_call): the tuned config under
     `apply_history_best`, else the template's default; constant weights are packed here, once."""
-    from tex.ops.x86 import templates
+    import tex.ops.x86.templates  # noqa: F401  (registers the templates)
     from tex.ops.x86.conv2d import pack_conv_weight
     from tex.ops.x86.dense import pack_dense_weight
+    from tex.tune.template import lookup
     call = template_call(n, g)
     if call is None:
         return None
     name, targs = call
-    ms = _members(n)
+    ms = n.members
     head = ms[0]
     x, w = head.inputs[0], head.inputs[1]
     b = head.inputs[2] if len(head.inputs) > 2 and head.inputs[2] else ""
     wv = g.constants[w]
-    fn = {"conv2d_nchw": templates.conv2d_nchw, "depthwise_conv2d_nchw": templates.depthwise_conv2d,
-          "dense": templates.dense_template}[name]
-    s, args = fn(*targs)
+    s, args = lookup(name)(*targs)  # the best record under apply_history_best, else the default config
     wshape = tuple(int(d) for d in args[1].shape)
     extra: list[str | np.ndarray] = []  # bias, shortcut
     if name == "conv2d_nchw":
@@ -91,10 +86,10 @@ def _generic(n: Node, g: Graph, target: str) -> KernelSpec:
             order.append(name)
         return holders[name]
 
-    for m in _members(n):
+    for m in n.members:
         args = node_args(m, g.types, g.constants, make)
         for o, t in zip(m.outputs, lower_node(m, args)):
-            if o and (m is not _members(n)[-1] or o in n.outputs):
+            if o and (m is not n.members[-1] or o in n.outputs):
                 values[o] = t
     outs = [values[o] for o in n.outputs if o]
     # an output that is a bare placeholder (Identity of an input) needs a copy stage
@@ -199,7 +194,7 @@ class Executor:
 def _spec_key(n: Node, g: Graph) -> Any:
     from tex.onnx_import.passes.cse import _key
     parts = []
-    for m in _members(n):
+    for m in n.members:
         ins = tuple((g.types[i], _key(g.constants[i]) if i in g.constants and g.constants[i].size <= 64 else
                      ("c" if i in g.constants else "v")) if i else None for i in m.inputs)
         parts.append((m.op_type, m.opset, tuple(sorted((k, _key(v)) for k, v in m.attrs.items())), ins))
@@ -250,10 +245,10 @@ def build_plan(g: Graph, target: str = "llvm") -> tuple[ExecutionPlan, MemoryPla
         spec = kernel_spec(n, g, target)
         key = (spec.kind, _spec_key(n, g))
         if key not in cache:
-            name = f"k{len(kernels)}_{'_'.join(m.op_type.lower() for m in _members(n))}"
+            name = f"k{len(kernels)}_{'_'.join(m.op_type.lower() for m in n.members)}"
             mod = build(spec.sched, spec.args, target=target, name=name)
             cache[key] = len(kernels)
-            kernels.append(PlanKernel(name, mod.func, mod, tuple(m.name for m in _members(n))))
+            kernels.append(PlanKernel(name, mod.func, mod, tuple(m.name for m in n.members)))
             kinds.append(spec.kind)
         args: list[int] = []
         ins: list[int] = []

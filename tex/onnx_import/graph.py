@@ -31,6 +31,11 @@ class Node:
     def with_(self, **changes: Any) -> Node:
         return replace(self, **changes)
 
+    @property
+    def members(self) -> tuple[Node, ...]:
+        """The nodes this one computes: the fused members of a "tex.Fused" node, else the node itself."""
+        return self.fused if self.op_type == "tex.Fused" else (self,)
+
 
 @dataclass(frozen=True)
 class Graph:

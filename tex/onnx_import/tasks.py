@@ -32,10 +32,6 @@ class ModelTask:
         return tune.create_task(self.template, args=self.args, target=target)
 
 
-def _members(n: Node) -> tuple[Node, ...]:
-    return n.fused if n.op_type == "tex.Fused" else (n,)
-
-
 def _epilogue(ms: tuple[Node, ...]) -> str | bool | None:
     """None (no epilogue), "relu", or False when the fused tail is something no template takes."""
     if len(ms) == 1:
@@ -102,7 +98,7 @@ def _dense_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
 
 def template_call(n: Node, g: Graph) -> TemplateCall | None:
     """(template name, args) of the x86 template that compiles node `n` of `g`, or None (generic lowering)."""
-    ms = _members(n)
+    ms = n.members
     if ms[0].op_type == "Conv":
         return _conv_call(ms, g)
     if ms[0].op_type == "Gemm":
@@ -139,4 +135,3 @@ def extract_tasks(model: Any, target: str = "llvm", shapes: Mapping[str, Sequenc
     g = model if isinstance(model, Graph) else load(model, shapes=shapes)
     tasks = model_tasks(optimize(g))
     return sorted(tasks, key=lambda t: -t.flop * t.count)
-
