@@ -24,7 +24,7 @@ from tex import tune
 TASKS = {
     "gemm512": ("matmul", (512, 512, 512, "float32")),
     "conv128": ("conv2d_nchw", ((1, 128, 28, 28), (128, 128, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False, None,
-                                "float32")),
+                                "float32", True)),  # prepacked weights, as the ONNX executor runs it
 }
 
 

@@ -22,7 +22,7 @@ INCLUDE = [
     r"test_transpose_", r"test_concat_", r"test_split_", r"test_slice", r"test_gather_0", r"test_gather_1",
     r"test_expand_", r"test_reduce_mean_", r"test_reduce_sum_", r"test_reduce_max_", r"test_clip",
     r"test_cast_FLOAT_to", r"test_identity", r"test_dropout_default", r"test_shape", r"test_constant",
-    r"test_gelu", r"test_prelu",
+    r"test_gelu", r"test_prelu", r"test_resize_", r"test_upsample_nearest",
 ]
 
 XFAIL = [
@@ -36,6 +36,10 @@ XFAIL = [
     r".*empty_set.*", r".*reshape_allowzero.*", r".*split_zero_size.*",  # zero-size tensors
     r".*convtranspose_(1d|3d|group|autopad|output_shape|kernel_shape).*",  # only 2-D, group 1, explicit pads
     r".*layer_normalization_(?!.*axis_negative_1|default).*",  # LayerNormalization over the last axis only
+    r".*resize_.*(cubic|antialias|tf_crop_and_resize).*",  # Resize: nearest and linear only (NotImplementedError)
+    # ONNX's reference scales align_corners by scale * length (2.4 here), onnxruntime and tex by the output
+    # length (2): tex gives onnxruntime's answer
+    r".*resize_downsample_scales_linear_align_corners.*",
 ]
 
 backend_test = onnx.backend.test.BackendTest(tex_backend, __name__)

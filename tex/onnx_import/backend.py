@@ -8,13 +8,26 @@ import numpy as np
 from onnx.backend.base import Backend, BackendRep
 
 from tex.errors import OnnxImportError
+from tex.onnx_import import ops
 from tex.onnx_import.executor import Executor, compile_model
 
 
+def _static_names(model: Any) -> set[str]:
+    """Graph inputs that some node needs as a compile-time constant (Resize's float scales, ...)."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
+    names: set[str] = set()
+    for n in model.graph.node:
+        fn = ops.lookup(n.op_type, opset)
+        names.update(n.input[k] for k in ops.STATIC_INPUTS.get(fn, ()) if k < len(n.input))  # type: ignore[arg-type]
+    return names
+
+
 def _bind_int_inputs(model: Any, feeds: dict[str, np.ndarray]) -> tuple[Any, dict[str, np.ndarray]]:
-    """tex compiles static shapes: integer inputs (shapes, axes, pads) become initializers of a model copy."""
+    """tex compiles static shapes: integer inputs (shapes, axes, pads) and the inputs nodes need as constants
+    become initializers of a model copy."""
     from onnx import numpy_helper
-    ints = {k: v for k, v in feeds.items() if np.asarray(v).dtype.kind in "iu"}
+    static = _static_names(model)
+    ints = {k: v for k, v in feeds.items() if np.asarray(v).dtype.kind in "iu" or k in static}
     if not ints:
         return model, feeds
     m = type(model)()

@@ -463,6 +463,55 @@ def Pad2(x: Tensor, *, pads: Sequence[int] = (), mode: str = "constant", value: 
     return Pad(x, np.asarray(pads), np.asarray(value), mode=mode)
 
 
+def Resize(x: Tensor, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
+           sizes: np.ndarray | None = None, *, antialias: int = 0, axes: Sequence[int] | None = None,
+           coordinate_transformation_mode: str = "half_pixel", cubic_coeff_a: float = -0.75,
+           exclude_outside: int = 0, extrapolation_value: float = 0.0, keep_aspect_ratio_policy: str = "stretch",
+           mode: str = "nearest", nearest_mode: str = "round_prefer_floor") -> Tensor:
+    if antialias and mode != "nearest":
+        raise NotImplementedError("Resize: antialias=1 is not supported")
+    if coordinate_transformation_mode == "tf_crop_and_resize":
+        raise NotImplementedError("Resize: coordinate_transformation_mode 'tf_crop_and_resize' is not supported")
+    in_shape = [int(d) for d in x.shape]
+    ax = [a + x.ndim if a < 0 else a for a in axes] if axes is not None else list(range(x.ndim))
+    out, sc = list(in_shape), [1.0] * x.ndim
+    if sizes is not None and np.size(sizes):
+        want = _ints(sizes)
+        if len(want) != len(ax):
+            raise ValueError(f"Resize: 'sizes' has {len(want)} entries for {len(ax)} axes of '{x.name}'")
+        if keep_aspect_ratio_policy == "stretch":
+            for a, n in zip(ax, want, strict=True):
+                out[a], sc[a] = n, n / in_shape[a]
+        elif keep_aspect_ratio_policy in ("not_larger", "not_smaller"):
+            pick = min if keep_aspect_ratio_policy == "not_larger" else max
+            ratio = pick(n / in_shape[a] for a, n in zip(ax, want, strict=True))
+            for a in ax:
+                out[a], sc[a] = int(in_shape[a] * ratio + 0.5), ratio
+        else:
+            raise ValueError(f"Resize: unknown keep_aspect_ratio_policy {keep_aspect_ratio_policy!r}")
+    elif scales is not None and np.size(scales):
+        given = [float(v) for v in np.asarray(scales).reshape(-1)]
+        if len(given) != len(ax):
+            raise ValueError(f"Resize: 'scales' has {len(given)} entries for {len(ax)} axes of '{x.name}'")
+        for a, v in zip(ax, given, strict=True):
+            out[a], sc[a] = int(np.floor(in_shape[a] * v)), v
+    else:
+        raise ValueError(f"Resize: '{x.name}' needs a constant 'scales' or 'sizes' input")
+    return T.resize(x, out, sc, mode, coordinate_transformation_mode, nearest_mode)
+
+
+def Resize10(x: Tensor, scales: np.ndarray, *, mode: str = "nearest") -> Tensor:
+    # opset 10 (and Upsample): asymmetric coordinates; onnxruntime's "simple" nearest rounds down when
+    # upsampling and up when downsampling
+    down = any(float(v) < 1 for v in np.asarray(scales).reshape(-1))
+    return Resize(x, None, scales, coordinate_transformation_mode="asymmetric", mode=mode,
+                  nearest_mode="ceil" if down else "floor")
+
+
+def Upsample7(x: Tensor, *, mode: str = "nearest", scales: Sequence[float] = ()) -> Tensor:
+    return Resize10(x, np.asarray(scales, np.float32), mode=mode)
+
+
 def _reduce(fn: Callable[..., Tensor]) -> tuple[Lowering, Lowering]:
     def attr_axes(x: Tensor, *, axes: Sequence[int] | None = None, keepdims: int = 1) -> Tensor:
         return fn(x, tuple(axes) if axes is not None else None, keepdims=bool(keepdims))
@@ -505,13 +554,14 @@ OPS: dict[str, dict[int, Lowering]] = {
     "Pad": {1: Pad2, 11: Pad}, "ReduceMean": {1: ReduceMean1, 18: ReduceMean},
     "ReduceSum": {1: ReduceSum1, 13: ReduceSum}, "ReduceMax": {1: ReduceMax1, 18: ReduceMax},
     "ReduceMin": {1: ReduceMin1, 18: ReduceMin}, "ReduceProd": {1: ReduceProd1, 18: ReduceProd},
+    "Resize": {10: Resize10, 11: Resize}, "Upsample": {7: Upsample7, 9: Resize10},
 }
 
 # inputs that must be compile-time constants (passed as numpy arrays), by op and lowering function
 STATIC_INPUTS: dict[Lowering, tuple[int, ...]] = {
     Reshape: (1,), Unsqueeze: (1,), Squeeze: (1,), Split: (1,), Slice: (1, 2, 3, 4), Expand: (1,),
     Pad: (1, 2, 3), ReduceMean: (1,), ReduceSum: (1,), ReduceMax: (1,), ReduceMin: (1,),
-    ReduceProd: (1,),
+    ReduceProd: (1,), Resize: (1, 2, 3), Resize10: (1,),
 }
 
 # ops evaluated only at compile time (their outputs must fold to constants): handled by constant folding

@@ -61,6 +61,7 @@ from tex.ops.nn import (
     softmax,
 )
 from tex.ops.reduce import reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum
+from tex.ops.resize import resize
 from tex.ops.schedule_default import schedule_default
 from tex.ops.transform import (
     broadcast_to,
@@ -81,7 +82,8 @@ __all__ = [
     "flatten", "floor", "floor_divide", "global_avg_pool2d", "global_max_pool2d", "greater", "greater_equal",
     "identity", "layer_norm", "leaky_relu", "less", "less_equal", "log", "log_softmax", "logical_and", "logical_or",
     "lrn", "matmul", "max_pool2d", "maximum", "minimum", "mod", "multiply", "negative", "nn", "not_equal", "pad",
-    "power", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "relu", "reshape", "round",
+    "power", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "relu", "reshape", "resize",
+    "round",
     "rsqrt", "schedule_default", "sigmoid", "softmax", "split", "sqrt", "squeeze", "strided_slice", "subtract",
     "take", "tanh", "transpose", "where",
 ]
