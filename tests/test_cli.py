@@ -16,7 +16,7 @@ from tex import cli
 from tex.errors import TuneError
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ("targets", "tune", "compile", "run", "bench")
+COMMANDS = ("targets", "tune", "compile", "run", "bench", "ops")
 HEAVY = ("llvmlite", "pyopencl", "xgboost", "onnx", "onnxruntime")
 
 
@@ -103,6 +103,7 @@ def test_tex_error_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch, capsy
         (["compile", "model.onnx", "-o", "model.so"], 5),
         (["run", "model.onnx", "--input", "x=x.npy"], 5),
         (["bench", "model.onnx", "--compare", "onnxruntime"], 5),
+        (["ops", "model.onnx"], 5),
     ],
 )
 def test_onnx_commands_name_a_missing_model(argv: list[str], issue: int, capsys: pytest.CaptureFixture[str]) -> None:

@@ -40,10 +40,11 @@ __version__ = "0.1.0"
 
 
 def compile(model: object, target: str = "llvm", tuning_log: str | None = None,  # noqa: A001 (tex.compile, as in DESIGN.md)
-            shapes: dict | None = None) -> object:
-    """Compile an ONNX model (path, bytes, ModelProto or imported Graph) into an executor with `.run({name: array})`."""
+            shapes: dict | None = None, fallback: bool = False) -> object:
+    """Compile an ONNX model (path, bytes, ModelProto or imported Graph) into an executor with `.run({name: array})`;
+    `fallback=True` runs the nodes tex cannot lower through onnx.reference instead of refusing the model."""
     from tex.onnx_import import compile_model
-    return compile_model(model, target=target, tuning_log=tuning_log, shapes=shapes)
+    return compile_model(model, target=target, tuning_log=tuning_log, shapes=shapes, fallback=fallback)
 
 
 __all__ = [

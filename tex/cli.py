@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _log_flag(p)
     p.add_argument("-o", "--output", metavar="MODEL.so", help="the library to write (whole-model export, issue #6)")
     p.add_argument("--print-graph", action="store_true", help="print the graph before and after optimisation")
+    _fallback_flag(p)
     p.set_defaults(handler=_onnx("compile"))
 
     p = sub.add_parser("run", help="run an ONNX model or a compiled library on inputs from .npy files",
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="OUT.npz", help="where to save the outputs (default: print their shapes)")
     _target_flag(p)
     _log_flag(p)
+    _fallback_flag(p)
     p.set_defaults(handler=_onnx("run"))
 
     p = sub.add_parser("bench", help="time an ONNX model, optionally next to onnxruntime",
@@ -111,8 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
     _log_flag(p)
     p.add_argument("--compare", choices=("onnxruntime",), help="also time this runtime on the same inputs")
     p.add_argument("--repeat", type=_positive_int, default=10, help="timed runs (median reported; default 10)")
+    _fallback_flag(p)
     p.set_defaults(handler=_onnx("bench"))
+
+    p = sub.add_parser("ops", help="list the ops of an ONNX model and whether tex supports them",
+                       description="Print each op type of an ONNX model with its count and how tex runs it: "
+                       "compiled, folded at compile time, or (unsupported) only with --fallback through "
+                       "onnx.reference. Exit status 1 when some op is unsupported.")
+    p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
+    p.set_defaults(handler=_onnx("ops"))
     return parser
+
+
+def _fallback_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fallback", action="store_true",
+                   help="run the nodes tex cannot lower through ONNX's reference implementation (slow, Python) "
+                   "instead of refusing the model")
 
 
 def _target_flag(p: argparse.ArgumentParser) -> None:

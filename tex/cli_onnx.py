@@ -13,14 +13,15 @@ import numpy as np
 
 def _compile(args: argparse.Namespace) -> Any:
     import tex
-    return tex.compile(args.model, target=args.target, tuning_log=getattr(args, "log", None))
+    return tex.compile(args.model, target=args.target, tuning_log=getattr(args, "log", None),
+                       fallback=getattr(args, "fallback", False))
 
 
 def compile(args: argparse.Namespace) -> int:  # noqa: A001
     from tex.onnx_import import load
     from tex.onnx_import.passes import optimize
     if args.print_graph:
-        g = load(args.model)
+        g = load(args.model, fallback=args.fallback)
         print("# before optimisation\n" + str(g))
         print("# after optimisation\n" + str(optimize(g)))
     exe = _compile(args)
@@ -91,6 +92,12 @@ def bench(args: argparse.Namespace) -> int:
     feeds = _random_inputs(exe)
     tex_ms = _median_ms(lambda: exe.run(feeds), args.repeat)
     print(f"tex          {tex_ms:9.3f} ms (median of {args.repeat})")
+    if exe.fallback_nodes:
+        steps = exe.profile(feeds, args.repeat)
+        fallen = {k.name: k for k in exe.plan.kernels if k.func is None}
+        share = sum(t for name, t in steps if name in fallen) / max(sum(t for _, t in steps), 1e-12)
+        print(f"fallback     {len(exe.fallback_nodes)} node(s) run by onnx.reference, {share:.0%} of the run time: "
+              + ", ".join(f"{k.nodes[0]} ({k.module.node.op_type})" for k in fallen.values()))
     if args.compare == "onnxruntime":
         import onnxruntime as ort
         sess = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
@@ -101,3 +108,27 @@ def bench(args: argparse.Namespace) -> int:
         err = max(float(np.abs(got[n] - r).max()) for n, r in zip(exe.output_names, ref))
         print(f"onnxruntime  {ort_ms:9.3f} ms; tex/onnxruntime = {tex_ms / ort_ms:.2f}x; max abs error {err:.3g}")
     return 0
+
+
+def ops(args: argparse.Namespace) -> int:
+    """`tex ops MODEL.onnx`: each op type, its count, and how tex runs it."""
+    from tex.onnx_import import ops as onnx_ops
+    from tex.onnx_import.importer import read_model
+    proto = read_model(args.model)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    counts: dict[tuple[str, str], int] = {}
+    for n in proto.graph.node:
+        counts[(n.domain, n.op_type)] = counts.get((n.domain, n.op_type), 0) + 1
+    rows, missing = [], 0
+    for (domain, op), count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if onnx_ops.supported(op, domain, opset):
+            how = "folded at compile time" if op in onnx_ops.COMPILE_TIME_OPS else "compiled"
+        else:
+            missing += 1
+            how = "UNSUPPORTED (runs with --fallback through onnx.reference)"
+        rows.append((f"{domain + '.' if domain else ''}{op}", count, how))
+    width = max(len(r[0]) for r in rows)
+    print(f"{args.model}: opset {opset}, {len(proto.graph.node)} nodes, {len(rows)} op types, {missing} unsupported")
+    for op, count, how in rows:
+        print(f"  {op:<{width}}  {count:5d}  {how}")
+    return 1 if missing else 0

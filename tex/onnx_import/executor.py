@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from tex.errors import OnnxImportError
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
 from tex.onnx_import import ops as onnx_ops
+from tex.onnx_import.fallback import FallbackKernel, is_fallback
 from tex.onnx_import.graph import Graph, Node
 from tex.onnx_import.infer import lower_node, node_args
 from tex.onnx_import.passes.memory_plan import MemoryPlan, plan_memory
@@ -103,6 +105,10 @@ def _generic(n: Node, g: Graph, target: str) -> KernelSpec:
 
 
 def kernel_spec(n: Node, g: Graph, target: str) -> KernelSpec:
+    if is_fallback(n):
+        kernel = FallbackKernel(n, [g.types.get(i) if i else None for i in n.inputs])
+        return KernelSpec(kernel, [], [i if i else None for i in n.inputs] + [o for o in n.outputs if o],
+                          "onnx.reference")  # type: ignore[list-item]
     if _x86(target):
         spec = _template_spec(n, g)
         if spec is not None:
@@ -138,8 +144,30 @@ class Executor:
         self._calls = []
         for st in plan.steps:
             mod = plan.kernels[st.kernel].module
-            self._calls.append((mod._cfunc, tuple(self.arrays[a].ctypes.data for a in st.args), mod))
+            if isinstance(mod, FallbackKernel):  # Python: it takes the arrays themselves
+                arrays = [self.arrays[a] if a >= 0 else None for a in st.args]
+                self._calls.append((partial(mod.run_into, arrays), (), mod))
+            else:
+                self._calls.append((mod._cfunc, tuple(self.arrays[a].ctypes.data for a in st.args), mod))
         self._inputs = {io.name: io for io in plan.inputs}
+
+    @property
+    def fallback_nodes(self) -> list[str]:
+        """The nodes run by onnx.reference instead of compiled kernels (compile with fallback=True)."""
+        return [n for k in self.plan.kernels if isinstance(k.module, FallbackKernel) for n in k.nodes]
+
+    def profile(self, feeds: Mapping[str, Any], repeat: int = 10) -> list[tuple[str, float]]:
+        """(kernel name, median seconds) of every step, in run order, over `repeat` runs on `feeds`."""
+        self._feed(feeds)
+        times = [[0.0] * repeat for _ in self._calls]
+        for r in range(repeat):
+            for k, (cfunc, ptrs, mod) in enumerate(self._calls):
+                t = time.perf_counter()
+                rc = cfunc(*ptrs)
+                times[k][r] = time.perf_counter() - t
+                if rc != 0:
+                    mod._failed(rc)
+        return [(self.plan.kernels[st.kernel].name, float(np.median(ts))) for st, ts in zip(self.plan.steps, times)]
 
     @property
     def input_names(self) -> list[str]:
@@ -243,12 +271,13 @@ def build_plan(g: Graph, target: str = "llvm") -> tuple[ExecutionPlan, MemoryPla
                 view_of=root[src])
             continue
         spec = kernel_spec(n, g, target)
-        key = (spec.kind, _spec_key(n, g))
+        key = (spec.kind, _spec_key(n, g) if spec.kind != "onnx.reference" else n.name)
         if key not in cache:
             name = f"k{len(kernels)}_{'_'.join(m.op_type.lower() for m in n.members)}"
-            mod = build(spec.sched, spec.args, target=target, name=name)
+            mod = spec.sched if spec.kind == "onnx.reference" else build(spec.sched, spec.args, target=target,
+                                                                          name=name)
             cache[key] = len(kernels)
-            kernels.append(PlanKernel(name, mod.func, mod, tuple(m.name for m in n.members)))
+            kernels.append(PlanKernel(name, getattr(mod, "func", None), mod, tuple(m.name for m in n.members)))
             kinds.append(spec.kind)
         args: list[int] = []
         ins: list[int] = []
@@ -256,7 +285,9 @@ def build_plan(g: Graph, target: str = "llvm") -> tuple[ExecutionPlan, MemoryPla
         n_out = len([o for o in n.outputs if o])
         for k, bnd in enumerate(spec.bindings):
             is_out = k >= len(spec.bindings) - n_out
-            if isinstance(bnd, np.ndarray):
+            if bnd is None:  # an omitted optional input of a fallback node
+                bid = -1
+            elif isinstance(bnd, np.ndarray):
                 bid = buf(None, bnd.shape, str(bnd.dtype), "constant")
                 constants[bid] = bnd
             elif is_out:
@@ -296,12 +327,14 @@ def build_plan(g: Graph, target: str = "llvm") -> tuple[ExecutionPlan, MemoryPla
 
 
 def compile_model(model: Any, target: str = "llvm", tuning_log: str | None = None,
-                  shapes: Mapping[str, Sequence[int]] | None = None, optimize: bool = True) -> Executor:
-    """Import (if needed), optimise and compile a model; returns an Executor."""
+                  shapes: Mapping[str, Sequence[int]] | None = None, optimize: bool = True,
+                  fallback: bool = False) -> Executor:
+    """Import (if needed), optimise and compile a model; returns an Executor. With `fallback`, nodes tex cannot
+    lower run through onnx.reference (`Executor.fallback_nodes` lists them)."""
     from tex.onnx_import.importer import load
     from tex.onnx_import.passes import optimize as run_passes
     t0 = time.perf_counter()
-    g = model if isinstance(model, Graph) else load(model, shapes=shapes)
+    g = model if isinstance(model, Graph) else load(model, shapes=shapes, fallback=fallback)
     if optimize:
         g = run_passes(g)
     if tuning_log is not None:

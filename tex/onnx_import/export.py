@@ -84,4 +84,9 @@ def export_model(plan_or_executor: Any, path: str | os.PathLike[str], name: str 
                         f"got {type(plan_or_executor).__name__}")
     if plan.target.split()[0] != "llvm":
         raise NotImplementedError(f"export_model: only 'llvm' models export to a shared library, got '{plan.target}'")
+    fallen = [n for k in plan.kernels if k.func is None for n in k.nodes]
+    if fallen:
+        raise NotImplementedError(f"export_model: node(s) {', '.join(fallen)} run through onnx.reference "
+                                  f"(fallback=True), which a shared library cannot hold; export a model tex fully "
+                                  f"supports")
     return export_graph(plan_to_graph(plan, name), path, cc=cc)

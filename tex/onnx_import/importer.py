@@ -39,7 +39,8 @@ def unsupported_nodes(nodes: Sequence[Node]) -> list[Node]:
     return [n for n in nodes if not onnx_ops.supported(n.op_type, n.domain, n.opset)]
 
 
-def _as_model(model: Any) -> Any:
+def read_model(model: Any) -> Any:
+    """The onnx.ModelProto of a path, bytes or ModelProto, with a clear error for anything unreadable."""
     import onnx
     if isinstance(model, (str, os.PathLike)):
         try:
@@ -55,14 +56,16 @@ def _as_model(model: Any) -> Any:
     return model
 
 
-def load(model: Any, shapes: Mapping[str, Sequence[int]] | None = None, optimize: bool = False) -> Graph:
+def load(model: Any, shapes: Mapping[str, Sequence[int]] | None = None, optimize: bool = False,
+         fallback: bool = False) -> Graph:
     """Import an ONNX model (path, bytes or ModelProto) into a typed Graph with compile-time values folded.
 
     `shapes` fixes dims the model leaves symbolic (e.g. batch). Every unsupported op is listed in one
-    OnnxImportError (op type, node name, domain, opset). `optimize=True` also runs the graph passes.
+    OnnxImportError (op type, node name, domain, opset), unless `fallback=True`: then those nodes stay, to run
+    through ONNX's reference implementation (tex.onnx_import.fallback). `optimize=True` also runs the passes.
     """
     from onnx import numpy_helper
-    proto = _as_model(model)
+    proto = read_model(model)
     g = proto.graph
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     if not opset:
@@ -82,10 +85,11 @@ def load(model: Any, shapes: Mapping[str, Sequence[int]] | None = None, optimize
                           n.domain, dom_opset))
         used.update(n.input)
     bad = unsupported_nodes(nodes)
-    if bad:
+    if bad and not fallback:
         listing = "; ".join(f"{n.op_type} (node '{n.name}', domain '{n.domain or 'ai.onnx'}', opset {n.opset})"
                             for n in bad)
-        raise OnnxImportError(f"load: {len(bad)} unsupported node(s): {listing}")
+        raise OnnxImportError(f"load: {len(bad)} unsupported node(s): {listing}; fallback=True (--fallback) runs "
+                              f"them through onnx.reference")
     shapes = dict(shapes or {})
     types: dict[str, Type] = {}
     inputs: list[str] = []

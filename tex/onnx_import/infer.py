@@ -63,6 +63,12 @@ def node_args(n: Node, types: dict[str, Type], constants: dict[str, np.ndarray],
 
 
 def infer_node(n: Node, types: dict[str, Type], constants: dict[str, np.ndarray]) -> list[Type]:
+    from tex.onnx_import import fallback
+    if fallback.is_fallback(n):
+        try:
+            return fallback.infer_types(n, types, constants)
+        except Exception as e:  # the reference implementation's own errors
+            raise OnnxImportError(f"{node_where(n)}: onnx.reference cannot run it for fallback: {e}") from e
     outs = lower_node(n, node_args(n, types, constants))
     result: list[Type] = []
     for t in outs:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tex.errors import OnnxImportError
+from tex.onnx_import import fallback
 from tex.onnx_import.graph import Graph, Node, Type
 from tex.onnx_import.infer import infer_node, node_where
 
@@ -27,20 +28,6 @@ def _const_attr(n: Node) -> np.ndarray:
         if k in ("value_floats", "value_ints"):
             return np.asarray(v, dtype=np.float32 if k == "value_floats" else np.int64)
     raise OnnxImportError(f"{node_where(n)}: Constant without a supported value attribute ({sorted(n.attrs)})")
-
-
-def _reference(n: Node, args: list[np.ndarray | None]) -> list[np.ndarray]:
-    from onnx import helper, numpy_helper
-    from onnx.reference import ReferenceEvaluator
-    attrs = {k: (numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v) for k, v in n.attrs.items()}
-    node = helper.make_node(n.op_type, list(n.inputs), list(n.outputs), domain=n.domain or None, **attrs)
-    feeds = {name: a for name, a in zip(n.inputs, args) if name}
-    ins = [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
-           for name, a in feeds.items()]
-    outs = [helper.make_empty_tensor_value_info(o) for o in n.outputs if o]
-    model = helper.make_model(helper.make_graph([node], "fold", ins, outs),
-                              opset_imports=[helper.make_opsetid(n.domain or "", n.opset)])
-    return [np.asarray(r) for r in ReferenceEvaluator(model).run(None, feeds)]
 
 
 def evaluate(n: Node, args: list[Any], types: dict[str, Type]) -> list[np.ndarray]:
@@ -62,7 +49,7 @@ def evaluate(n: Node, args: list[Any], types: dict[str, Type]) -> list[np.ndarra
         return [args[0]]
     if op == "Unsqueeze" and n.opset < 13:
         return [np.expand_dims(args[0], tuple(n.attrs["axes"]))]
-    return _reference(n, args)
+    return fallback.evaluate(n, args)
 
 
 def fold_constants(g: Graph) -> Graph:

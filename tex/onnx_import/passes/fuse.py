@@ -11,6 +11,7 @@ fused node computes where the Add was, so the shortcut is ready by then.
 from __future__ import annotations
 
 from tex.onnx_import import ops as onnx_ops
+from tex.onnx_import.fallback import is_fallback
 from tex.onnx_import.graph import Graph, Node
 
 EPILOGUE_ANCHORS = frozenset({"Conv", "Gemm", "MatMul"})
@@ -36,7 +37,7 @@ def fuse_operators(g: Graph) -> Graph:
     groups: dict[str, list[Node]] = {}   # head name -> members
     owner: dict[str, str] = {}           # node name -> head name
     for n in g.nodes:
-        if n.name in owner or n.op_type in onnx_ops.VIEWS:
+        if n.name in owner or n.op_type in onnx_ops.VIEWS or is_fallback(n):  # onnx.reference runs a node alone
             continue
         group = [n]
         owner[n.name] = n.name
