@@ -53,7 +53,8 @@ def find_compiler(cc: str | None = None) -> str | None:
 def export_library(modules: Module | Sequence[Module], path: str | os.PathLike[str], cc: str | None = None) -> Path:
     """Write the shared library `path` (and its header next to it, `.h`) holding every kernel of `modules`.
 
-    LLVM kernels only; an OpenCL module writes `<path>.cl` + `<path>.json` instead (see `export_opencl`).
+    LLVM kernels; OpenCL modules write `<path>.cl` + `<path>.json` instead and return the .json path
+    (see `export_opencl`).
     """
     mods = [modules] if isinstance(modules, Module) else list(modules)
     if not mods:
@@ -61,12 +62,13 @@ def export_library(modules: Module | Sequence[Module], path: str | os.PathLike[s
     for m in mods:
         if not isinstance(m, Module):
             raise TypeError(f"export_library: expected modules from tex.build, got {type(m).__name__}")
-    out = Path(path)
     kinds = {m.target.kind for m in mods}
     if TargetKind.OPENCL in kinds:
-        if len(mods) != 1:
-            raise NotImplementedError("export_library: OpenCL kernels export one at a time (.cl + .json)")
-        return export_opencl(mods[0], out)
+        if len(kinds) > 1:
+            raise ValueError("export_library: OpenCL and LLVM kernels cannot share one export; export each "
+                             "target's kernels separately")
+        return export_opencl(mods, path)
+    out = Path(path)
     _check_names(mods)
     compiler = require_compiler(cc, "export_library")
     header_path = out.with_suffix(".h")
@@ -345,19 +347,93 @@ def load_module(path: str | os.PathLike[str]) -> Module | Library:
 
 
 # ------------------------------------------------------------ OpenCL
-def export_opencl(module: Module, path: Path) -> Path:
-    """`<path>.cl` (the kernel source) and `<path>.json` (launch geometry, argument order, dtypes, shapes)."""
-    launch = getattr(module, "launch_info", None)
-    if launch is None:
-        raise NotImplementedError(
-            f"export_library({module.name}): OpenCL export needs the OpenCL backend's launch geometry "
-            f"(Module.launch_info()), which this build does not provide yet; export an 'llvm' build instead")
-    cl_path, json_path = path.with_suffix(".cl"), path.with_suffix(".json")
-    cl_path.write_text(module.get_source("cl"))
-    info = {"kernel": module.name, "source": cl_path.name, **launch(),
-            "args": [{"name": p.name, "dtype": p.dtype,
-                      "shape": [str(_dim(d)) if not isinstance(_dim(d), int) else _dim(d) for d in p.shape]}
-                     if isinstance(p, Buffer) else {"name": p.name, "dtype": p.dtype, "scalar": True}
-                     for p in module.func.params]}
-    json_path.write_text(json.dumps(info, indent=2) + "\n")
-    return cl_path
+OPENCL_FORMAT, OPENCL_FORMAT_VERSION = "tex-opencl", 1
+_OPENCL_SUFFIXES = ("", ".cl", ".json", ".so")
+
+
+def export_opencl(modules: Module | Sequence[Module], path: str | os.PathLike[str]) -> Path:
+    """`<path>.cl` (the source the runtime builds) and `<path>.json` (how to launch it); returns the .json.
+
+    The JSON holds `format`, `version`, `tex_version`, `target`, `device` and `kernels`: each module's
+    `launch_info()` kernels in the order given (their launch order) plus `source`, the .cl file name next
+    to the JSON. Several modules write one `<path>.<kernel>.cl` each; a buffer name then denotes one array
+    across the kernels (an output of one kernel is the input of a later one of that name).
+    """
+    mods = [modules] if isinstance(modules, Module) else list(modules)
+    if not mods:
+        raise ValueError("export_library: give at least one built kernel")
+    for m in mods:
+        if not isinstance(m, Module):
+            raise TypeError(f"export_library: expected modules from tex.build, got {type(m).__name__}")
+    where = f"export_library({', '.join(m.name for m in mods)})"
+    for m in mods:
+        if not callable(getattr(m, "launch_info", None)):
+            raise NotImplementedError(
+                f"{where}: OpenCL export needs the OpenCL backend's launch geometry (Module.launch_info()), "
+                f"which '{m.name}' does not provide; build it with target='opencl' or export an 'llvm' build")
+    folder, stem = _opencl_path(path, where)
+    targets = {str(m.target) for m in mods}
+    if len(targets) > 1:
+        raise ValueError(f"{where}: all kernels of one export must be built for the same target, got "
+                         f"{', '.join(sorted(targets))}")
+    kernels: list[dict[str, Any]] = []
+    sources: dict[str, str] = {}
+    for m in mods:
+        for k in m.launch_info()["kernels"]:  # type: ignore[attr-defined]
+            if any(k["name"] == other["name"] for other in kernels):
+                raise ValueError(f"{where}: two kernels are named {k['name']!r}; kernel names in one export "
+                                 f"must be unique (build with name='...')")
+            cl_name = f"{stem}.cl" if len(mods) == 1 else f"{stem}.{k['name']}.cl"
+            sources[cl_name] = m.get_source("cl")
+            kernels.append({"name": k["name"], "source": cl_name, **{x: v for x, v in k.items() if x != "name"}})
+    _check_shared_buffers(kernels, where)
+    device = getattr(getattr(mods[0], "ctx", None), "name", None)
+    meta = {"format": OPENCL_FORMAT, "version": OPENCL_FORMAT_VERSION, "tex_version": _tex_version(),
+            "target": targets.pop(), "device": device, "kernels": kernels}
+    for cl_name, text in sources.items():
+        (folder / cl_name).write_text(text)
+    json_path = folder / f"{stem}.json"
+    json_path.write_text(json.dumps(meta, indent=2) + "\n")
+    return json_path
+
+
+def _opencl_path(path: str | os.PathLike[str], where: str) -> tuple[Path, str]:
+    """(directory, file name without .cl/.json/.so) of `path`, checked: a file name in an existing directory."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{where}: path must be a str or os.PathLike, got {type(path).__name__}")
+    p = Path(path)
+    if p.name in ("", ".", "..") or str(path).endswith(os.sep):
+        raise ValueError(f"{where}: path must name a file, got {str(path)!r}")
+    if p.suffix not in _OPENCL_SUFFIXES:
+        raise ValueError(f"{where}: an OpenCL export writes <name>.cl + <name>.json; give a path ending in .cl, "
+                         f".json, .so or no suffix, got {str(path)!r}")
+    if not p.parent.is_dir():
+        raise FileNotFoundError(f"{where}: directory {str(p.parent)!r} does not exist")
+    stem = p.name[:len(p.name) - len(p.suffix)]
+    for q in (p.parent / f"{stem}.cl", p.parent / f"{stem}.json"):
+        if q.is_dir():
+            raise IsADirectoryError(f"{where}: {str(q)!r} is a directory")
+    return p.parent, stem
+
+
+def _check_shared_buffers(kernels: list[dict[str, Any]], where: str) -> None:
+    """One buffer name = one array across the kernels: the same dtype and shape wherever it appears."""
+    seen: dict[str, tuple[str, Any, str]] = {}
+    for k in kernels:
+        for a in k["args"]:
+            if a["kind"] != "buffer":
+                continue
+            prev = seen.setdefault(a["name"], (a["dtype"], a["shape"], k["name"]))
+            if prev[:2] != (a["dtype"], a["shape"]):
+                raise ValueError(f"{where}: buffer '{a['name']}' is {prev[0]} {prev[1]} in kernel '{prev[2]}' but "
+                                 f"{a['dtype']} {a['shape']} in kernel '{k['name']}'; a buffer name is one array "
+                                 f"across the kernels of an export, rename one")
+
+
+def _tex_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tex")
+    except PackageNotFoundError:
+        return "unknown"

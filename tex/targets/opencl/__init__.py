@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from tex.errors import BuildError
@@ -10,6 +12,8 @@ from tex.lang.expr import Const, Var
 from tex.lang.functor import collect
 from tex.targets.opencl.codegen import Launch, codegen, devectorize, launch_geometry, vectorize_cl
 from tex.targets.target import Target
+
+_EXTENSION = re.compile(r"^\s*#pragma\s+OPENCL\s+EXTENSION\s+(\w+)\s*:\s*enable", re.MULTILINE)
 
 
 def build(func: PrimFunc, target: Target) -> object:
@@ -43,6 +47,11 @@ def shared_bytes(func: PrimFunc) -> int:
     return total
 
 
+def required_extensions(source: str) -> list[str]:
+    """The OpenCL extensions a kernel source enables (`#pragma OPENCL EXTENSION <name> : enable`), in order."""
+    return _EXTENSION.findall(source)
+
+
 def check_limits(name: str, launch: Launch, source: str, ctx: object, local_bytes: int = 0) -> None:
     """Work-group size, per-dimension sizes, local memory and fp16/fp64 support against the device:
     BuildError naming the limit."""
@@ -57,13 +66,14 @@ def check_limits(name: str, launch: Launch, source: str, ctx: object, local_byte
         if t > lim:
             raise BuildError(f"build({name}): threadIdx.{'xyz'[d]} extent {t} exceeds the device's "
                              f"max_work_item_sizes[{d}] = {lim}")
-    if "cl_khr_fp16" in source and not ctx.fp16:  # type: ignore[attr-defined]
+    ext = required_extensions(source)
+    if "cl_khr_fp16" in ext and not ctx.fp16:  # type: ignore[attr-defined]
         raise BuildError(f"build({name}): float16 needs cl_khr_fp16, which device "
                          f"'{ctx.name}' does not support")  # type: ignore[attr-defined]
-    if "cl_khr_fp64" in source and not ctx.fp64:  # type: ignore[attr-defined]
+    if "cl_khr_fp64" in ext and not ctx.fp64:  # type: ignore[attr-defined]
         raise BuildError(f"build({name}): float64 needs cl_khr_fp64, which device "
                          f"'{ctx.name}' does not support")  # type: ignore[attr-defined]
 
 
 __all__ = ["BuildError", "Launch", "build", "check_limits", "codegen", "devectorize", "launch_geometry",
-           "vectorize_cl"]
+           "required_extensions", "shared_bytes", "vectorize_cl"]

@@ -18,7 +18,7 @@ from tex.ir.nodes import Buffer, PrimFunc, Store
 from tex.lang import dtypes
 from tex.lang.expr import Var
 from tex.lang.functor import collect
-from tex.targets.opencl.codegen import Launch
+from tex.targets.opencl.codegen import CL_TYPES, Launch
 from tex.targets.runtime import Module, TimeResult, _BufferParam, _dim, _ScalarParam, timed_rounds
 from tex.targets.target import Target
 
@@ -131,7 +131,11 @@ class OpenCLModule(Module):
                                   for o in range(len(self._buffers)) if o != w)
         self._pyfunc = None
         self._program = ctx.program(source, f"build({func.name})")
-        self._kernel = _cl().Kernel(self._program, kernel_name)
+        try:
+            self._kernel = _cl().Kernel(self._program, kernel_name)
+        except Exception as e:  # e.g. a kernel named like an OpenCL built-in (fma, dot, ...) is not found
+            raise BuildError(f"build({func.name}): the OpenCL program has no kernel '{kernel_name}' ({e}); if that "
+                             f"is the name of an OpenCL built-in function, build with another name='...'") from None
         self._device_buffers: dict[int, Any] = {}
 
     def _scalar_np(self, dtype: str, value: int | float) -> Any:
@@ -200,9 +204,41 @@ class OpenCLModule(Module):
             return str(self.lowered)
         raise ValueError(f"{self.name}: get_source format for an OpenCL module must be 'cl' or 'ir', got {fmt!r}")
 
-    def export_library(self, path: str, cc: str | None = None) -> Any:
-        raise NotImplementedError(f"{self.name}: export_library of an OpenCL module is not implemented yet; "
-                                  f"use get_source('cl') and .launch")
+    def launch_info(self) -> dict[str, Any]:
+        """How this module launches, JSON-ready: `{"kernels": [...]}` in launch order (one kernel per module).
+
+        Per kernel: its OpenCL name, `global_size`/`local_size` (the tuples `__call__` launches with; the
+        source requires exactly that work-group size), `args` in the order `__call__` passes them -- the
+        parameters (a buffer: name, dtype, OpenCL type, shape, role "input" or "output"; a scalar: name,
+        dtype, OpenCL type, `shape_of`), then any further shape variables. `shape_of` is the buffer
+        dimension a scalar is read from (`{"arg": "A", "dim": 0}`), null for a free scalar. Then the bytes
+        of `__local` memory and the OpenCL extensions the source enables.
+        The runtime copies every buffer to the device before the launch and reads the outputs back.
+        """
+        from tex.targets.opencl import required_extensions, shared_bytes
+
+        params = self.func.params
+        args: list[dict[str, Any]] = [{} for _ in params]
+        dims: dict[int, dict[str, Any]] = {}  # id(shape Var) -> the first buffer dimension that is exactly it
+        for b in self._buffers:
+            shape: list[int | str] = []
+            for d, dim in enumerate(b.shape):
+                shape.append(dim if isinstance(dim, int) else str(dim))
+                if isinstance(dim, Var):
+                    dims.setdefault(id(dim), {"arg": b.name, "dim": d})
+            args[b.pos] = {"name": b.name, "kind": "buffer", "dtype": str(params[b.pos].dtype),
+                           "cl_type": CL_TYPES[params[b.pos].dtype], "shape": shape,
+                           "role": "output" if b.written else "input"}
+        for s in self._scalars:
+            args[s.pos] = {"name": s.name, "kind": "scalar", "dtype": s.var.dtype, "cl_type": CL_TYPES[s.var.dtype],
+                           "shape_of": dims.get(id(s.var))}
+        for v in self.extra:
+            args.append({"name": v.name, "kind": "scalar", "dtype": v.dtype, "cl_type": CL_TYPES[v.dtype],
+                         "shape_of": dims.get(id(v))})
+        kernel = {"name": self.symbol, "global_size": [int(x) for x in self.launch.global_size],
+                  "local_size": [int(x) for x in self.launch.local_size], "args": args,
+                  "local_mem_bytes": shared_bytes(self.func), "extensions": required_extensions(self.source)}
+        return {"kernels": [kernel]}
 
     def __repr__(self) -> str:
         return f"<tex.OpenCLModule {self.name} on '{self.ctx.name}' global={self.launch.global_size} " \
