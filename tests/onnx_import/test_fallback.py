@@ -76,7 +76,7 @@ def test_fallback_node_on_constants_is_folded() -> None:
 
 def test_model_with_fallback_does_not_export(tmp_path) -> None:
     exe = tex.compile(model_with_unsupported_ops(), fallback=True)
-    with pytest.raises(NotImplementedError, match="cumsum, topk run through onnx.reference"):
+    with pytest.raises(NotImplementedError, match=r"cumsum, topk run through onnx\.reference"):
         exe.export_library(str(tmp_path / "m.so"))
 
 
@@ -85,7 +85,7 @@ def test_fallback_of_an_op_the_reference_cannot_run() -> None:
     g = helper.make_graph([node], "bad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    with pytest.raises(tex.OnnxImportError, match="node 'bogus' \\(NoSuchOp, opset 17\\): onnx.reference cannot run"):
+    with pytest.raises(tex.OnnxImportError, match=r"node .bogus. \(NoSuchOp, opset 17\): onnx\.reference cannot run"):
         tex.compile(m, fallback=True)
 
 

@@ -48,6 +48,7 @@ def _template_spec(n: Node, g: Graph) -> KernelSpec | None:
     import tex.ops.x86.templates  # noqa: F401  (registers the templates)
     from tex.ops.x86.conv2d import pack_conv_weight
     from tex.ops.x86.dense import pack_dense_weight
+    from tex.ops.x86.group_conv2d import pack_group_conv_weight
     from tex.tune.template import lookup
     call = template_call(n, g)
     if call is None:
@@ -61,8 +62,9 @@ def _template_spec(n: Node, g: Graph) -> KernelSpec | None:
     s, args = lookup(name)(*targs)  # the best record under apply_history_best, else the default config
     wshape = tuple(int(d) for d in args[1].shape)
     extra: list[str | np.ndarray] = []  # bias, shortcut
-    if name == "conv2d_nchw":
-        weight = pack_conv_weight(wv, wshape[4], wshape[5])
+    if name in ("conv2d_nchw", "group_conv2d_nchw"):
+        weight = (pack_conv_weight(wv, wshape[4], wshape[5]) if name == "conv2d_nchw" else
+                  pack_group_conv_weight(wv, targs[0][1] // wv.shape[1], wshape[4], wshape[5]))
         extra = [b] if b else []
         res = residual_input(ms)
         extra += [res] if res else []

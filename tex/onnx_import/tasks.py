@@ -1,6 +1,7 @@
 """The tunable kernels of a model: which x86 template (tex.ops.x86.templates) compiles each node, with what args.
 
-`template_call(node, graph)` is the one place that maps a (fused) Conv or Gemm node to a template and its args;
+`template_call(node, graph)` is the one place that maps a (fused) Conv or Gemm node to a template and its args
+(conv2d_nchw, group_conv2d_nchw for 1 < group < channels, depthwise_conv2d_nchw, dense);
 the executor builds those nodes through it (under `apply_history_best` when a tuning log is given) and
 `extract_tasks` lists the distinct calls as tuning tasks, so a tuned record always matches what is compiled.
 """
@@ -75,6 +76,8 @@ def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
         return "conv2d_nchw", common + (True, bool(res))
     if group == xshape[1] and wshape[1] == 1 and not res:
         return "depthwise_conv2d_nchw", common
+    if 1 < group < xshape[1] and wshape[1] * group == xshape[1] and wshape[0] % group == 0:
+        return "group_conv2d_nchw", common + (True, bool(res))  # any group size: outputs padded to whole blocks
     return None
 
 

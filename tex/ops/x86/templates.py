@@ -9,6 +9,7 @@ tuning searches around it. Templates take plain, JSON-friendly arguments so that
     conv2d_nchw(data_shape, weight_shape, strides, padding, dilation, bias, activation, dtype, prepacked_weight,
                 residual)                                       NCHWc blocked; prepacked: see pack_conv_weight
     conv2d_nchw_direct(data_shape, weight_shape, strides, padding, dilation, dtype)              no repacking
+    group_conv2d_nchw(data_shape, weight_shape, ...)            conv2d_nchw's args; groups = C / weight_shape[1]
     depthwise_conv2d_nchw(data_shape, weight_shape, strides, padding, dilation, bias, activation, dtype)
 """
 
@@ -25,6 +26,12 @@ from tex.ops.x86.batch_matmul import BatchMatmulBlocking, batch_matmul, schedule
 from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc, unpack_conv_weight
 from tex.ops.x86.dense import DenseBlocking, dense, schedule_dense
 from tex.ops.x86.depthwise import DepthwiseBlocking, depthwise_conv2d_nchw, schedule_depthwise
+from tex.ops.x86.group_conv2d import (
+    default_group_blocking,
+    group_conv2d_nchwc,
+    schedule_group_conv2d_nchwc,
+    unpack_group_conv_weight,
+)
 from tex.ops.x86.matmul import MatmulBlocking, matmul_packed, schedule_matmul_packed
 from tex.schedule import Schedule, create_schedule
 from tex.tune import get_config, template
@@ -208,6 +215,55 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
                      residual=residual)
     s = create_schedule(t.out)
     schedule_conv2d_nchwc(s, t, blocking)
+    return s, [t.data, t.weight, *([t.bias] if t.bias is not None else []),
+               *([t.residual] if t.residual is not None else []), t.out]
+
+
+def _group_conv_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+                    dilation: Sequence[int], bias: bool = False, activation: str | None = None,
+                    dtype: str = "float32", prepacked_weight: bool = False,
+                    residual: bool = False) -> Callable[..., Array]:
+    groups = shape[1] // wshape[1]
+
+    def ref(x: Array, w: Array, *rest: Array) -> Array:
+        if prepacked_weight:
+            w = unpack_group_conv_weight(w, groups, wshape[0])
+        v = conv2d_reference(x, w, strides, padding, dilation, groups=groups)
+        if bias:
+            v = v + rest[0][None, :, None, None]
+        if residual:
+            v = v + rest[-1]
+        return _act(v, activation).astype(dtype)
+
+    return ref
+
+
+@template("group_conv2d_nchw", reference=_group_conv_ref, flop=_conv_flop)
+def group_conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int] = (1, 1),
+                      padding: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1), bias: bool = False,
+                      activation: str | None = None, dtype: str = "float32",
+                      prepacked_weight: bool = False, residual: bool = False) -> tuple[Schedule, list[Tensor]]:
+    """Grouped NCHWc conv with conv2d_nchw's arguments: the (O, C/groups, KH, KW) weight gives the groups;
+    ic_bn divides a group's inputs, a group's outputs are padded to whole oc_bn blocks; prepacked:
+    pack_group_conv_weight(w, groups, ic_bn, oc_bn)."""
+    cfg = get_config()
+    groups = max(shape[1] // wshape[1], 1)  # a weight that does not fit is refused by group_conv2d_nchwc
+    cg, og = wshape[1], wshape[0] // groups
+    _, ow = _conv_out(shape, wshape, strides, padding, dilation)
+    dflt = default_group_blocking(shape[1], wshape[0], groups, ow)
+    ic = sorted({*_divisors_among(cg, [1, 2, 4, 8, 16, 32, 64]), dflt.ic_bn})
+    oc = [b for b in (2, 4, 8, 16, 32) if b < 2 * og] or [dflt.oc_bn]  # padding under one block per group
+    regs = _inner_candidates(ow, [2, 4, 6, 7, 8, 14, 16])
+    cfg.define_knob("ic_bn", ic, default=dflt.ic_bn)
+    cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[-1])
+    cfg.define_split("reg_n", ow, policy="candidate", candidate=regs, default=_pick(dflt.reg_n, regs))
+    cfg.define_knob("unroll_kw", [True, False], default=True)
+    blocking = Conv2dBlocking(cfg["ic_bn"].val, cfg["oc_bn"].val, cfg["reg_n"].size[-1], cfg["unroll_kw"].val)
+    t = group_conv2d_nchwc(tuple(shape), tuple(wshape), groups, blocking, tuple(strides),  # type: ignore[arg-type]
+                           tuple(padding), tuple(dilation), bias=bias, activation=activation, dtype=dtype,  # type: ignore[arg-type]
+                           prepacked_weight=prepacked_weight, residual=residual)
+    s = create_schedule(t.out)
+    schedule_group_conv2d_nchwc(s, t, blocking)
     return s, [t.data, t.weight, *([t.bias] if t.bias is not None else []),
                *([t.residual] if t.residual is not None else []), t.out]
 

@@ -1,0 +1,97 @@
+"""Grouped Conv nodes (1 < group < channels) compile to the group_conv2d_nchw template and match onnxruntime."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from helpers import ort_run
+from onnx import TensorProto, helper, numpy_helper
+
+import tex
+from tex.onnx_import import extract_tasks
+from tex.onnx_import.executor import Executor
+
+R = np.random.default_rng(5)
+
+
+def _w(*shape: int) -> np.ndarray:
+    return (R.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32)
+
+
+def _model(nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], x_shape: list[int],
+           extra_inputs: list[onnx.ValueInfoProto] | None = None) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)
+    g = helper.make_graph(nodes, "group_conv", [x, *(extra_inputs or [])], [helper.make_empty_tensor_value_info("y")],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _shuffle_block() -> onnx.ModelProto:
+    """A ShuffleNet-like unit: grouped 1x1 (+bias, relu), channel shuffle, depthwise 3x3, grouped 1x1 whose
+    output joins the block input (Add) before a relu; then a grouped 3x3 with stride 2 and odd group widths."""
+    inits = {"w1": _w(16, 6, 1, 1), "b1": _w(16), "shape1": np.array([1, 4, 4, 7, 7], np.int64),
+             "shape2": np.array([1, 16, 7, 7], np.int64), "w2": _w(16, 1, 3, 3), "w3": _w(24, 4, 1, 1),
+             "b3": _w(24), "w4": _w(15, 8, 3, 3)}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], group=4),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Reshape", ["r1", "shape1"], ["s1"]),
+             helper.make_node("Transpose", ["s1"], ["t1"], perm=[0, 2, 1, 3, 4]),
+             helper.make_node("Reshape", ["t1", "shape2"], ["u1"]),
+             helper.make_node("Conv", ["u1", "w2"], ["d1"], group=16, pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["d1", "w3", "b3"], ["c3"], group=4),
+             helper.make_node("Add", ["c3", "x"], ["a3"]),
+             helper.make_node("Relu", ["a3"], ["r3"]),
+             helper.make_node("Conv", ["r3", "w4"], ["y"], group=3, strides=[2, 2], pads=[1, 1, 1, 1])]
+    return _model(nodes, inits, [1, 24, 7, 7])
+
+
+@pytest.fixture(scope="module")
+def block() -> tuple[onnx.ModelProto, Executor]:
+    m = _shuffle_block()
+    return m, tex.compile(m)
+
+
+def test_grouped_convs_match_onnxruntime(block: tuple[onnx.ModelProto, Executor]) -> None:
+    m, exe = block
+    assert exe.kernel_kinds.count("group_conv2d_nchw") == 3
+    xv = R.standard_normal((1, 24, 7, 7)).astype(np.float32)
+    np.testing.assert_allclose(exe.run({"x": xv})["y"], ort_run(m, {"x": xv})[0], rtol=1e-4, atol=1e-4)
+
+
+def test_residual_add_and_relu_fuse_into_the_grouped_conv(block: tuple[onnx.ModelProto, Executor]) -> None:
+    _, exe = block
+    kinds = dict(zip((k.name for k in exe.plan.kernels), exe.kernel_kinds, strict=True))
+    assert any(name.endswith("conv_add_relu") and kind == "group_conv2d_nchw" for name, kind in kinds.items())
+
+
+def test_extract_tasks_lists_the_group_tasks() -> None:
+    tasks = extract_tasks(_shuffle_block())
+    group = [t for t in tasks if t.template == "group_conv2d_nchw"]
+    assert len(group) == 3 and {t.template for t in tasks} == {"group_conv2d_nchw", "depthwise_conv2d_nchw"}
+    by_w = {t.args[1]: t for t in group}
+    assert set(by_w) == {(16, 6, 1, 1), (24, 4, 1, 1), (15, 8, 3, 3)}
+    assert by_w[(24, 4, 1, 1)].args[-1] is True  # the residual Add is an argument of the kernel
+    assert by_w[(15, 8, 3, 3)].flop == 2 * 15 * 8 * 9 * 4 * 4
+    task = by_w[(16, 6, 1, 1)].create()
+    s, args = task.instantiate(task.config_space.default())
+    assert len(args) == 4  # data, packed weight, bias, out
+
+
+@pytest.mark.parametrize(("c", "oc", "group", "k"), [(8, 4, 2, 1), (12, 18, 3, 3), (16, 16, 8, 3)])
+def test_single_grouped_conv(c: int, oc: int, group: int, k: int) -> None:
+    m = _model([helper.make_node("Conv", ["x", "w", "b"], ["y"], group=group, pads=[k // 2] * 4)],
+               {"w": _w(oc, c // group, k, k), "b": _w(oc)}, [2, c, 9, 9])
+    exe = tex.compile(m)
+    assert exe.kernel_kinds == ["group_conv2d_nchw"]
+    xv = R.standard_normal((2, c, 9, 9)).astype(np.float32)
+    np.testing.assert_allclose(exe.run({"x": xv})["y"], ort_run(m, {"x": xv})[0], rtol=1e-4, atol=1e-4)
+
+
+def test_grouped_conv_with_a_runtime_weight_uses_the_generic_kernel() -> None:
+    w = helper.make_tensor_value_info("w", TensorProto.FLOAT, [8, 2, 3, 3])
+    m = _model([helper.make_node("Conv", ["x", "w"], ["y"], group=4, pads=[1, 1, 1, 1])], {}, [1, 8, 6, 6], [w])
+    exe = tex.compile(m)
+    assert exe.kernel_kinds == ["generic"]
+    feeds = {"x": R.standard_normal((1, 8, 6, 6)).astype(np.float32), "w": _w(8, 2, 3, 3)}
+    np.testing.assert_allclose(exe.run(feeds)["y"], ort_run(m, feeds)[0], rtol=1e-4, atol=1e-4)

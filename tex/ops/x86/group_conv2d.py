@@ -1,0 +1,191 @@
+"""Grouped conv2d (1 < groups < channels) for x86 CPUs in the blocked NCHW[x]c layout of conv2d.py.
+
+With G groups of Cg = C/G input and Og = O/G output channels, output channel o reads only the input
+channels of its group o // Og. Input blocks never straddle a group (ic_bn | Cg). Output channels are
+computed in a padded space of Op = ceil(Og/oc_bn)*oc_bn channels per group (zero weights in the padding),
+so that a block of oc_bn output channels stays a full SIMD vector when Og has no good divisor
+(ShuffleNet: Og = 34, 68). Output block ob belongs to group g = ob // (Op/oc_bn):
+
+    conv[n, ob, y, x, oo] = sum_{rc < Cg, ry, rx} data_pack[n, g*(Cg/ic_bn) + rc//ic_bn, y*s + ry*d, x*s + rx*d,
+                                                            rc % ic_bn]
+                                                  * weight_pack[ob, rc//ic_bn, ry, rx, rc % ic_bn, oo]
+    out[n, o, y, x] = act(conv[n, p // oc_bn, y, x, p % oc_bn] + bias[o] + residual[n, o, y, x]),
+                      p = (o // Og)*Op + o % Og
+
+The tensors are a conv2d.Conv2dNCHWc; with ic_bn = 1 and no padding `data_pack` is the NCHW input itself
+(a 1x1 conv reads it in place: no repacking pass). The schedule is conv2d_nchwc's register tile; when the
+groups are padded the blocked conv is computed a whole output row at a time, so the unpacking (which
+reads blocks in padded order) never needs a block twice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tex.lang import dsl
+from tex.ops.x86.conv2d import Conv2dBlocking, Conv2dNCHWc, pack_conv_weight, unpack_conv_weight
+from tex.schedule import Schedule
+
+
+def padded_group(channels_per_group: int, oc_bn: int) -> int:
+    """Op: a group's output channels rounded up to whole oc_bn blocks."""
+    return -(-channels_per_group // oc_bn) * oc_bn
+
+
+def default_group_blocking(in_channels: int, out_channels: int, groups: int, out_width: int) -> Conv2dBlocking:
+    """Measured on ShuffleNet's 1x1 and ResNeXt-like 3x3 layers: oc_bn 8 lanes (4 for tiny groups; beats 16
+    lanes and unpadded 2- or 4-lane blocks), ic_bn 1 (a 1x1 conv then reads NCHW in place), and a register
+    tile of up to 16 columns dividing ow (enough independent accumulators for two FMA pipes)."""
+    og = out_channels // groups
+    reg_n = next((r for r in (14, 16, 8, 7, 12, 6, 4) if out_width % r == 0), 8)
+    return Conv2dBlocking(ic_bn=1, oc_bn=8 if og > 4 else 4, reg_n=reg_n)
+
+
+def pack_group_conv_weight(w: np.ndarray, groups: int, ic_bn: int, oc_bn: int) -> np.ndarray:
+    """(O, C/groups, KH, KW) -> pack_conv_weight of the weight with each group's outputs zero-padded to Op."""
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    op = padded_group(og, oc_bn)
+    wp = np.zeros((groups, op, cg, kh, kw), dtype=w.dtype)
+    wp[:, :og] = w.reshape(groups, og, cg, kh, kw)
+    return pack_conv_weight(wp.reshape(groups * op, cg, kh, kw), ic_bn, oc_bn)
+
+
+def unpack_group_conv_weight(wp: np.ndarray, groups: int, out_channels: int) -> np.ndarray:
+    """The inverse of pack_group_conv_weight: the (O, C/groups, KH, KW) weight without the padding."""
+    w = unpack_conv_weight(wp)
+    og = out_channels // groups
+    return np.ascontiguousarray(w.reshape(groups, -1, *w.shape[1:])[:, :og].reshape(out_channels, *w.shape[1:]))
+
+
+def group_conv2d_nchwc(
+    shape: tuple[int, int, int, int], weight_shape: tuple[int, int, int, int], groups: int,
+    blocking: Conv2dBlocking, strides: tuple[int, int] = (1, 1), padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: tuple[int, int] = (1, 1), bias: bool = False,
+    activation: str | None = None, dtype: str = "float32", prepacked_weight: bool = False, residual: bool = False,
+) -> Conv2dNCHWc:
+    """A grouped conv2d: NCHW data, (O, C/groups, KH, KW) weight; ic_bn must divide C/groups, oc_bn is any
+    block (a group's outputs are padded to whole blocks; see default_group_blocking).
+
+    The other arguments are conv2d_nchwc's: padding is (top, left, bottom, right); with `prepacked_weight`
+    the weight argument is `pack_group_conv_weight(w, groups, ic_bn, oc_bn)`; `residual` adds an NCHW tensor
+    of the output's shape before the activation (None or "relu").
+    """
+    n, c, h, w = shape
+    oc, cg, kh, kw = weight_shape
+    if not isinstance(groups, int) or groups < 1 or c % groups or oc % groups:
+        raise ValueError(f"group_conv2d_nchwc: groups must be a positive int dividing {c} input and {oc} output "
+                         f"channels, got {groups!r}")
+    if cg * groups != c:
+        raise ValueError(f"group_conv2d_nchwc: weight must have C/groups = {c // groups} input channels, got {cg}")
+    og = oc // groups
+    icb, ocb = blocking.ic_bn, blocking.oc_bn
+    if icb < 1 or ocb < 1 or cg % icb:
+        raise ValueError(f"group_conv2d_nchwc: ic_bn={icb} must divide the {cg} input channels of a group and "
+                         f"oc_bn={ocb} must be positive")
+    if activation not in (None, "relu"):
+        raise ValueError(f"group_conv2d_nchwc: activation must be None or 'relu', got {activation!r}")
+    (sh, sw), (dh, dw) = strides, dilation
+    pt, pl, pb, pr = padding
+    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
+    ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"group_conv2d_nchwc: output would be {oh}x{ow}; check kernel size, padding and stride")
+
+    data = dsl.placeholder(shape, dtype=dtype, name="data")
+    weight = dsl.placeholder(weight_shape, dtype=dtype, name="weight")
+    zero = dsl.const(0, dtype)
+
+    def pad_pack(b: object, co: object, y: object, x: object, ci: object) -> object:
+        yy, xx = y - pt, x - pl  # type: ignore[operator]
+        inside = dsl.all(yy >= 0, yy < h, xx >= 0, xx < w)  # type: ignore[operator]
+        return dsl.if_then_else(inside, data[b, co * icb + ci, yy, xx], zero)  # type: ignore[index,operator]
+
+    # With ic_bn = 1 and no padding, NCHW already is the (n, C, H, W, 1) layout: the conv reads it in place.
+    in_place = icb == 1 and not any(padding)
+    data_pack = data if in_place else dsl.compute((n, c // icb, h + pt + pb, w + pl + pr, icb), pad_pack,
+                                                  name="data_pack", tag="layout")
+
+    def conv_in(b: object, blk: object, ci: object, y: object, x: object) -> object:
+        """Input channel blk*ic_bn + ci at padded position (y, x)."""
+        return data[b, blk, y, x] if in_place else data_pack[b, blk, y, x, ci]  # type: ignore[index]
+
+    op = padded_group(og, ocb)
+    in_blocks, out_blocks = cg // icb, op // ocb  # per group
+    packed_shape = (groups * out_blocks, in_blocks, kh, kw, icb, ocb)
+    if prepacked_weight:
+        weight = weight_pack = dsl.placeholder(packed_shape, dtype=dtype, name="weight_packed")
+    else:
+        def wpack(o: object, i: object, y: object, x: object, ii: object, oo: object) -> object:
+            p = o * ocb + oo  # type: ignore[operator]
+            g, j = p // op, p % op
+            return dsl.if_then_else(j < og, weight[g * og + j, i * icb + ii, y, x], zero)  # type: ignore[index,operator]
+
+        weight_pack = dsl.compute(packed_shape, wpack, name="weight_pack", tag="layout")
+    rc = dsl.reduce_axis((0, cg), name="rc")
+    ry = dsl.reduce_axis((0, kh), name="ry")
+    rx = dsl.reduce_axis((0, kw), name="rx")
+    conv = dsl.compute(
+        (n, groups * out_blocks, oh, ow, ocb),
+        lambda b, o, y, x, oo: dsl.sum(
+            conv_in(b, o // out_blocks * in_blocks + rc // icb, rc % icb, y * sh + ry * dh, x * sw + rx * dw)
+            * weight_pack[o, rc // icb, ry, rx, rc % icb, oo], axis=[rc, ry, rx]),
+        name="conv", tag="group_conv2d_nchwc")
+    bias_t = dsl.placeholder((oc,), dtype=dtype, name="bias") if bias else None
+    res_t = dsl.placeholder((n, oc, oh, ow), dtype=dtype, name="residual") if residual else None
+
+    def unpack(b: object, o: object, y: object, x: object) -> object:
+        p = o if op == og else o // og * op + o % og  # type: ignore[operator]
+        v = conv[b, p // ocb, y, x, p % ocb]  # type: ignore[index,operator]
+        if bias_t is not None:
+            v = v + bias_t[o]
+        if res_t is not None:
+            v = v + res_t[b, o, y, x]
+        return dsl.max(v, zero) if activation == "relu" else v
+
+    out = dsl.compute((n, oc, oh, ow), unpack, name="out", tag="group_conv2d_nchw")
+    return Conv2dNCHWc(data, weight, data_pack, weight_pack, conv, out, bias_t, res_t)
+
+
+def schedule_group_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking) -> None:
+    """conv2d_nchwc's register tile (reg_n columns x one oc_bn vector, kw unrolled). The blocked conv is
+    computed per (n, oc block, output row) of the output when oc_bn divides a group's outputs, else per
+    output row (all blocks: the unpacking reads them in padded order); those run in parallel."""
+    b = blocking
+    conv, out = t.conv, t.out
+    cc = s.cache_write(conv, "local")
+    n, oc, oh, ow, ocb = s[conv].op.axis
+    owo, owi = s[conv].split(ow, b.reg_n)
+    s[conv].reorder(n, oc, oh, owo, owi, ocb)
+    s[conv].vectorize(ocb)
+    s[cc].compute_at(s[conv], owo)
+    *_, cow, cocb = s[cc].op.axis
+    rc, ry, rx = s[cc].op.reduce_axis
+    rco, rci = s[cc].split(rc, b.ic_bn)
+    s[cc].reorder(rco, ry, rx, rci, cow, cocb)
+    s[cc].vectorize(cocb)
+    s[cc].unroll(cow)
+    if b.unroll_kw:
+        s[cc].unroll(rx)
+    on, oo, oy, ox = s[out].op.axis
+    if conv.shape[1] * b.oc_bn == out.shape[1]:
+        ooo, ooi = s[out].split(oo, b.oc_bn)
+        s[out].reorder(on, ooo, oy, ooi, ox)
+        outer = s[out].fuse(on, ooo, oy)
+    else:
+        s[out].reorder(on, oy, oo, ox)
+        outer = s[out].fuse(on, oy)
+    s[out].vectorize(ox)
+    s[conv].compute_at(s[out], outer)
+    if b.parallel:
+        s[out].parallel(outer)
+    if t.data_pack is not t.data:
+        dn, dc, *_, dci = s[t.data_pack].op.axis
+        s[t.data_pack].vectorize(dci)
+        if b.parallel:
+            s[t.data_pack].parallel(s[t.data_pack].fuse(dn, dc))
+    if t.weight_pack is not t.weight:
+        wo, *_, woo = s[t.weight_pack].op.axis
+        s[t.weight_pack].vectorize(woo)
+        if b.parallel:
+            s[t.weight_pack].parallel(wo)
