@@ -1,0 +1,138 @@
+"""The OpenCL conv2d template (tex/ops/opencl/conv2d.py) on the CI device: default and random configs against
+numpy, a property test over small shapes and blockings, a short tuning run and the argument errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tex
+from tex import tune
+from tex.ops.opencl.conv2d import (
+    OpenCLConvBlocking,
+    conv2d_nchw_opencl,
+    conv2d_nchw_opencl_compute,
+    conv2d_reference,
+    conv_output_size,
+    schedule_conv2d_opencl,
+)
+from tex.targets.devices import opencl_devices
+
+pytestmark = pytest.mark.skipif(not opencl_devices(), reason="no OpenCL device (install pocl-opencl-icd)")
+RNG = np.random.default_rng(5)
+
+# (data shape, weight shape, strides, padding (top, left, bottom, right), dilation)
+LAYERS = {
+    "3x3_pad1": ((1, 8, 10, 10), (16, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    "3x3_stride2": ((1, 8, 11, 11), (12, 8, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    "1x1_batch2": ((2, 16, 7, 7), (20, 16, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1)),
+    "7x7_stride2_pad3": ((1, 3, 20, 20), (8, 3, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1)),
+    "dilation2": ((1, 6, 12, 12), (10, 6, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),
+    "odd_channels_asym_pad": ((1, 5, 9, 13), (7, 5, 3, 3), (1, 2), (0, 1, 1, 2), (1, 1)),
+}
+
+
+def rand(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def check(f: object, shape: tuple[int, ...], wshape: tuple[int, ...], strides: tuple[int, int],
+          padding: tuple[int, ...], dilation: tuple[int, int], msg: str = "") -> None:
+    x, w = rand(*shape), rand(*wshape)
+    ref = conv2d_reference(x, w, strides, padding, dilation)
+    y = np.full(ref.shape, np.nan, np.float32)  # every element must be written
+    f(x, w, y)  # type: ignore[operator]
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4 * np.sqrt(wshape[1] * wshape[2] * wshape[3]),
+                               err_msg=msg)
+
+
+@pytest.mark.parametrize("layer", list(LAYERS))
+def test_default_config(layer: str) -> None:
+    args = LAYERS[layer]
+    s, tensors = conv2d_nchw_opencl(*args, "float32")
+    check(tex.build(s, tensors, target="opencl"), *args, msg=layer)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_vector_blocking(stride: int) -> None:
+    """vec=8 on a row the grid divides: floatN accumulators, vloadN of the staged row (in phases with a stride),
+    vstoreN out."""
+    args = ((1, 16, 16, 16), (16, 16, 3, 3), (stride, stride), (1, 1, 1, 1), (1, 1))
+    b = OpenCLConvBlocking(toc=4, tow=8, gz=2, gy=4, gx=1, unroll_rc=1, unroll_window=True, vec=8)
+    t = conv2d_nchw_opencl_compute(*args, blocking=b)
+    s = tex.create_schedule(t.out)
+    schedule_conv2d_opencl(s, t, b)
+    f = tex.build(s, [t.data, t.weight, t.out], target="opencl")
+    src = f.get_source("cl")
+    assert "float8 conv[" in src and "vload8(0, pad" in src and "vstore8(" in src
+    check(f, *args)
+
+
+def test_random_configs_are_correct() -> None:
+    args = LAYERS["odd_channels_asym_pad"]
+    task = tune.create_task("conv2d_nchw_opencl", (*args, "float32"), target="opencl")
+    rng = np.random.default_rng(11)
+    for index in rng.choice(len(task.config_space), size=5, replace=False):
+        cfg = task.config_space.get(int(index))
+        s, tensors = task.instantiate(cfg)
+        check(tex.build(s, tensors, target="opencl"), *args, msg=str(cfg))
+
+
+GROUPS = [(1, 1, 1), (2, 2, 2), (1, 4, 2)]  # (gz, gy, gx)
+
+
+@settings(max_examples=10, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 6), oc=st.integers(1, 9), h=st.integers(3, 9), w=st.integers(3, 12),
+       k=st.sampled_from([1, 2, 3]), stride=st.integers(1, 3), pad=st.integers(0, 2), dil=st.integers(1, 2),
+       toc=st.sampled_from([1, 2, 4]), tow=st.sampled_from([1, 3, 4, 8]), g=st.sampled_from(GROUPS),
+       unroll_rc=st.sampled_from([1, 2, 4]), unroll_window=st.booleans(), vec=st.sampled_from([1, 2, 4, 8]))
+def test_property_small_shapes(n: int, c: int, oc: int, h: int, w: int, k: int, stride: int, pad: int, dil: int,
+                               toc: int, tow: int, g: tuple[int, int, int], unroll_rc: int, unroll_window: bool,
+                               vec: int) -> None:
+    shape, wshape = (n, c, h, w), (oc, c, k, k)
+    strides, padding, dilation = (stride, stride), (pad, pad, pad, pad), (dil, dil)
+    if min(conv_output_size(shape, wshape, strides, padding, dilation)) < 1:
+        return
+    b = OpenCLConvBlocking(toc, tow, *g, unroll_rc, unroll_window, vec)  # type: ignore[call-arg]
+    t = conv2d_nchw_opencl_compute(shape, wshape, strides, padding, dilation, blocking=b)
+    s = tex.create_schedule(t.out)
+    schedule_conv2d_opencl(s, t, b)
+    check(tex.build(s, [t.data, t.weight, t.out], target="opencl"), shape, wshape, strides, padding, dilation,
+          msg=str(b))
+
+
+def test_short_tuning_run(tmp_path: Path) -> None:
+    args = ((1, 8, 12, 12), (8, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), "float32")
+    task = tune.create_task("conv2d_nchw_opencl", args, target="opencl")
+    assert task.flop == 2.0 * 8 * 8 * 9 * 12 * 12
+    log = tmp_path / "conv.jsonl"
+    opt = tune.measure_option(builder=tune.LocalBuilder(n_parallel=1), runner=tune.LocalRunner(number=2, repeat=1))
+    try:
+        tune.RandomTuner(task, seed=0).tune(8, opt, callbacks=[tune.callback.log_to_file(str(log))])
+    finally:
+        opt.close()
+    records = tune.load_records(str(log))
+    assert len(records) >= 8
+    ok = [r for r in records if r.error == "NO_ERROR"]
+    assert ok and all(r.target == "opencl" and np.isfinite(r.costs[0]) and r.costs[0] > 0 for r in ok)
+    with tune.apply_history_best(str(log), target="opencl"):
+        s, tensors = conv2d_nchw_opencl(*args)
+    check(tex.build(s, tensors, target="opencl"), *args[:5])
+
+
+@pytest.mark.parametrize("args, match", [
+    (((1, 4, 8, 8), (8, 3, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1)), "weight_shape has 3 input channels, data_shape has 4"),
+    (((1, 4, 2, 2), (8, 4, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1)), "output size would be -2x-2"),
+    (((1, 4, 8, 8), (8, 4, 3, 3), (1, 1), (1, 1, 1, 1), (5, 5)), "output size would be 0x0"),
+    (((1, 4, 8, 8), (8, 4, 3, 3), (0, 1), (1, 1, 1, 1), (1, 1)), "strides must be positive"),
+    (((1, 4, 8, 8), (8, 4, 3, 3), (1, 1), (1, -1, 1, 1), (1, 1)), "padding must be >= 0"),
+    (((1, 4, 8, 8), (8, 4, 3, 3), (1, 1), (1, 1), (1, 1)), "padding must be 4 ints"),
+    (((1, 4, 8), (8, 4, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1)), "data_shape must be 4 ints"),
+])
+def test_bad_arguments(args: tuple, match: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValueError, match=match):
+        conv2d_nchw_opencl(*args, "float32")
