@@ -93,8 +93,9 @@ def _pick(x: Expr, y: Expr, ranges: Ranges, smaller: bool) -> Expr:
 
 
 def access_region(indices: list[tuple[Expr, ...]], relax: Ranges, fixed: Ranges,
-                  shape: tuple[Expr, ...]) -> tuple[list[Expr], list[Expr]]:
-    """Per dimension, the min and (constant when possible) extent covering all `indices`."""
+                  shape: tuple[Expr, ...], clip: bool = True) -> tuple[list[Expr], list[Expr]]:
+    """Per dimension, the min and (constant when possible) extent covering all `indices`; with `clip`, an
+    extent reaching the dimension's size becomes the whole axis (no offset, no guard)."""
     mins: list[Expr] = []
     exts: list[Expr] = []
     for d, dim in enumerate(shape):
@@ -108,8 +109,30 @@ def access_region(indices: list[tuple[Expr, ...]], relax: Ranges, fixed: Ranges,
             ext = _c(upper) if upper is not None else None  # type: ignore[assignment]
         if ext is None or collect(lo, lambda n: isinstance(n, (TensorLoad, BufferLoad))):
             lo, ext = _c(0), dim
-        elif isinstance(dim, Const) and isinstance(ext, Const) and ext.value >= dim.value:
+        elif clip and isinstance(dim, Const) and isinstance(ext, Const) and ext.value >= dim.value:
             lo, ext = _c(0), dim  # the whole axis: no offset arithmetic, no guard
         mins.append(lo)
         exts.append(ext)
     return mins, exts
+
+
+def enclosing_loops(stage: Stage) -> list[tuple[Stage, IterVar]]:
+    """The loops around a compute_at stage, innermost first: its attach loop and the loops outside it,
+    up the attach chain to the root, each with the stage that owns it."""
+    out: list[tuple[Stage, IterVar]] = []
+    st = stage
+    while st.attach_stage is not None and st.attach_ivar is not None:
+        parent = st.attach_stage
+        if st.attach_ivar not in parent.leaf_iter_vars:
+            break  # reported by lowering's leaf check
+        pos = parent.leaf_iter_vars.index(st.attach_ivar)
+        out += [(parent, iv) for iv in reversed(parent.leaf_iter_vars[:pos + 1])]
+        st = parent
+    return out
+
+
+def needs_relax(scope: str, thread_tag: str) -> bool:
+    """Whether a loop bound to `thread_tag` around a stage of `scope` is relaxed in its region (TVM's
+    `NeedRelax`): a "shared" buffer is one per work-group, so it covers every threadIdx of the group;
+    blockIdx loops stay fixed, and "local"/"global" stages are per loop iteration as usual."""
+    return scope == "shared" and thread_tag.startswith("threadIdx")

@@ -7,6 +7,14 @@ split) is guarded where its innermost leaf is defined: by shortening that loop t
 initialises its output before the first reduction loop, repeating the spatial loops that sit
 inside it. Stages computed at a loop are emitted at the start of that loop's body, over the
 region bound inference gives them, into a buffer of that region's shape.
+
+A "shared" stage computed inside threadIdx-bound loops (the GPU way: at the reduction loop of a
+register tile) is filled by the whole work-group: its region is relaxed over those thread loops
+(`bound.needs_relax`), its own thread-bound copy loops share the kernel's thread indices, and the fill
+sits between two barriers, `barrier; fill; barrier; use`. No guard of the enclosing loops may then
+wrap the barriers (every work-item must reach them): such guards move to the innermost statement. The
+loops of such nests keep their full trip counts, tails become `if`s: a trip count that differs between
+work-items next to a barrier makes PoCL 3.1's work-group compiler abort or miscompile (pocl PR 2281).
 """
 
 from __future__ import annotations
@@ -14,13 +22,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tex.errors import LoweringError, ScheduleError
-from tex.ir.nodes import Allocate, Buffer, BufferLoad, For, ForKind, IfThenElse, PrimFunc, Stmt, Store, seq
+from tex.ir.nodes import (
+    Allocate,
+    Barrier,
+    Buffer,
+    BufferLoad,
+    For,
+    ForKind,
+    IfThenElse,
+    PrimFunc,
+    Stmt,
+    Store,
+    seq,
+)
 from tex.lang import dtypes
 from tex.lang.expr import Const, Expr, Max, Min, Var, binary, convert
 from tex.lang.functor import collect, substitute, transform
 from tex.lang.simplify import prove, simplify
 from tex.lang.tensor import ComputeOp, IterKind, IterVar, Operation, PlaceholderOp, Reduce, Tensor, TensorLoad
-from tex.schedule.bound import LoopInfo, Ranges, access_region, loop_info
+from tex.schedule.bound import LoopInfo, Ranges, access_region, enclosing_loops, loop_info, needs_relax
 from tex.schedule.schedule import AttachKind, Schedule, Stage
 
 _COMBINE = {"sum": lambda a, b: a + b, "max": lambda a, b: binary(Max, a, b), "min": lambda a, b: binary(Min, a, b),
@@ -39,6 +59,7 @@ class _Guard:
     rhs: Expr
     upper: bool
     reduce: bool
+    coord: bool = False  # a tensor coordinate against the tensor's shape (not a split tail)
 
     def cond(self) -> Expr:
         return self.lhs < self.rhs if self.upper else self.lhs >= self.rhs
@@ -56,6 +77,7 @@ class _Lowerer:
         self.buffers: dict[Operation, Buffer] = {}  # keyed by the stage's origin op / placeholder op
         self.ranges: Ranges = {}
         self.params: list[Buffer | Var] = []
+        self.cooperative: set[Stage] = set()  # shared stages filled by a work-group from inside its thread loops
 
     # ------------------------------------------------------------------ driver
 
@@ -199,8 +221,13 @@ class _Lowerer:
                 chain = chain.attach_stage  # type: ignore[assignment]
             actual = self._actual(c)
             indices += [tuple(substitute(i, actual) for i in idx) for idx in self._reads(c, st)]
+        for owner, iv in enclosing_loops(st):
+            if needs_relax(st.scope, owner.thread_tags.get(iv, "")):
+                relax[iv.var] = self.ranges[iv.var]  # the region spans every work-item of the group
+                self.cooperative.add(st)
         fixed = {v: r for v, r in self.ranges.items() if v not in relax}
-        return access_region(indices, relax, fixed, st.op.shape)
+        # a work-group's tile keeps its full extent past the tensor's end: every work-item's reads stay inside it
+        return access_region(indices, relax, fixed, st.op.shape, clip=st not in self.cooperative)
 
     # ------------------------------------------------------------------ buffers
 
@@ -268,9 +295,9 @@ class _Lowerer:
                 coord = simplify(info.base[iv] + v, self.ranges)
                 dim = op.shape[op.axis.index(iv)]
                 if prove(coord >= 0, self.ranges) is not True:
-                    out.append(_Guard(coord, _zero(), False, False))
+                    out.append(_Guard(coord, _zero(), False, False, True))
                 if prove(coord < dim, self.ranges) is not True:
-                    out.append(_Guard(coord, dim, True, False))
+                    out.append(_Guard(coord, dim, True, False, True))
         return out
 
     def _level(self, st: Stage, e: Expr) -> int:
@@ -291,6 +318,15 @@ class _Lowerer:
         for s in self.stages:
             if s.attach_stage is st:
                 inserts.setdefault(leaves.index(s.attach_ivar), []).append(s)  # type: ignore[arg-type]
+        sync = max((lvl for lvl, items in inserts.items() if any(self._syncs(x) for x in items)), default=None)
+        if sync is not None and st.scope == "local" and self._in_bounds(body):
+            # a private tile around barriers: rows past the tensor are computed but never read, every load is
+            # inside its buffer; fewer thread-dependent branches (PoCL 3.1 miscompiles some, see the doc)
+            guards = [g for g in guards if not g.coord]
+        pushed = [] if sync is None else [g for g in guards if self._level(st, g.lhs) <= sync]
+        moved = {id(g) for g in pushed}
+        guards = [g for g in guards if id(g) not in moved]  # the rest do not wrap a barrier
+        shorten = sync is None and st not in self.cooperative  # near barriers: full trip counts, `if` tails
         if isinstance(body, Reduce):
             update: Stmt = Store(buf, store_idx, _COMBINE[body.combiner](BufferLoad(buf, store_idx, buf.dtype),
                                                                           body.source))
@@ -298,14 +334,39 @@ class _Lowerer:
                 update = IfThenElse(body.condition, update)
             first = min(k for k, iv in enumerate(leaves) if iv.kind is IterKind.REDUCE)
             init_levels = [k for k in levels[first + 1:] if leaves[k].kind is not IterKind.REDUCE]
-            init_guards = [g for g in guards if not g.reduce and self._level(st, g.lhs) > first]
-            init = self._loops(st, init_levels, Store(buf, store_idx, body.identity()), init_guards, {})
+            init_guards = [g for g in guards + pushed
+                           if not g.reduce and (self._level(st, g.lhs) > first or id(g) in moved)]
+            init = self._loops(st, init_levels, Store(buf, store_idx, body.identity()), init_guards, {}, shorten)
             inserts.setdefault(first - 1, []).insert(0, init)
-            return self._loops(st, levels, update, guards, inserts)
-        return self._loops(st, levels, Store(buf, store_idx, convert(body)), guards, inserts)
+            return self._loops(st, levels, self._guarded(update, pushed), guards, inserts, shorten)
+        return self._loops(st, levels, self._guarded(Store(buf, store_idx, convert(body)), pushed), guards, inserts,
+                           shorten)
+
+    def _in_bounds(self, e: Expr) -> bool:
+        """Whether every buffer load of `e` is provably inside its buffer for all loop values."""
+        for ld in collect(e, lambda n: isinstance(n, BufferLoad)):
+            for i, dim in zip(ld.indices, ld.buffer.shape):
+                if prove(i >= 0, self.ranges) is not True or prove(i < dim, self.ranges) is not True:
+                    return False
+        return True
+
+    def _syncs(self, item: Stage | Stmt) -> bool:
+        """Whether emitting `item` emits a work-group barrier."""
+        if not isinstance(item, Stage):
+            return False
+        return item in self.cooperative or any(self._syncs(s) for s in self.stages if s.attach_stage is item)
+
+    @staticmethod
+    def _guarded(stmt: Stmt, guards: list[_Guard]) -> Stmt:
+        if not guards:
+            return stmt
+        cond = guards[0].cond()
+        for g in guards[1:]:
+            cond = cond & g.cond()
+        return IfThenElse(cond, stmt)
 
     def _loops(self, st: Stage, levels: list[int], innermost: Stmt, guards: list[_Guard],
-               inserts: dict[int, list[Stage | Stmt]]) -> Stmt:
+               inserts: dict[int, list[Stage | Stmt]], shorten: bool = True) -> Stmt:
         by_level: dict[int, list[_Guard]] = {}
         for g in guards:
             lvl = self._level(st, g.lhs)
@@ -317,18 +378,32 @@ class _Lowerer:
             stmt = self._with_inserts(stmt, inserts.get(lvl, []))
             kind = st.loop_kinds.get(iv, ForKind.SERIAL)
             extent = self.info[st].extent[iv]
-            stmt, extent = self._apply_guards(stmt, by_level.get(lvl, []), iv, extent, kind)
+            stmt, extent = self._apply_guards(stmt, by_level.get(lvl, []), iv, extent,
+                                              kind if shorten else ForKind.UNROLLED)
             stmt = For(iv.var, _zero(), extent, kind, stmt, st.thread_tags.get(iv, ""))
         stmt = self._with_inserts(stmt, inserts.get(-1, []))
         stmt, _ = self._apply_guards(stmt, by_level.get(-1, []), None, None, ForKind.SERIAL)
         return stmt
 
     def _with_inserts(self, stmt: Stmt, items: list[Stage | Stmt]) -> Stmt:
-        for item in reversed(items):
+        k = len(items) - 1
+        while k >= 0:
+            item = items[k]
+            if isinstance(item, Stage) and item in self.cooperative:
+                group: list[Stage] = []  # adjacent cooperative fills share their two barriers
+                while k >= 0 and isinstance(items[k], Stage) and items[k] in self.cooperative:
+                    group.insert(0, items[k])  # type: ignore[arg-type]
+                    k -= 1
+                # barrier: every work-item is done reading the previous tile; barrier: the tile is complete
+                stmt = seq(Barrier(), *(self._nest(g) for g in group), Barrier(), stmt)
+                for g in reversed(group):
+                    stmt = Allocate(self.buffers[g.origin_op], stmt)
+                continue
             if isinstance(item, Stage):
                 stmt = Allocate(self.buffers[item.origin_op], seq(self._nest(item), stmt))
             else:
                 stmt = seq(item, stmt)
+            k -= 1
         return stmt
 
     def _apply_guards(self, stmt: Stmt, guards: list[_Guard], iv: IterVar | None, extent: Expr | None,

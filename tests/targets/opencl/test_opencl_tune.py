@@ -27,7 +27,7 @@ def test_default_config_is_correct() -> None:
 
 def test_short_tuning_run(tmp_path: Path) -> None:
     task = tune.create_task("matmul_opencl", (64, 64, 64, "float32"), target="opencl")
-    assert len(task.config_space) == 4 * 4 * 5 * 5 * 4 * 4
+    assert len(task.config_space) == 4 * 4 * 5 * 5 * 4 * 4 * 2
     log = tmp_path / "mm.jsonl"
     opt = tune.measure_option(builder=tune.LocalBuilder(n_parallel=1), runner=tune.LocalRunner(number=2, repeat=1))
     try:

@@ -9,6 +9,12 @@ Thread-bound loops become work-item ids: `for i in range(n):  # threadIdx.x` pri
 "local" allocations are private arrays, "shared" ones `__local` arrays hoisted to the kernel's top;
 a barrier follows each statement of a block-level sequence that writes shared memory.
 
+Cooperative fills (a shared stage computed inside the thread loops, see tex/schedule/lower.py): a threadIdx
+loop nested in a loop bound to the same tag, whose body writes only shared memory, reuses the kernel's
+`get_local_id` (each work-item copies its part of the tile), and the lowered `Barrier` nodes print as
+`barrier(CLK_LOCAL_MEM_FENCE)`. Every work-item must reach a barrier: one under a condition on a thread
+index (a guarded thread loop, a thread-dependent `if` or loop bound) is a BuildError.
+
 Vector loops (`vectorize_cl`): a VECTORIZED loop with a constant extent of 2, 3, 4, 8 or 16 (or the guarded
 tail `min(c, e)` of such a split) goes through the loop IR's own vectorize pass (Ramp/Broadcast nodes); when
 the result is legal OpenCL vector code -- every Ramp a stride-1 last index of a load or store, element-wise
@@ -173,7 +179,7 @@ def launch_geometry(func: PrimFunc) -> Launch:
                 if tag not in _TAGS:
                     raise BuildError(f"{func.name}: loop '{s.var.name}' is bound to unknown thread tag {tag!r}, "
                                      f"expected one of {', '.join(_TAGS)}")
-                if tag in bound:
+                if tag in bound and not (tag.startswith("threadIdx") and _cooperative(s.body)):
                     raise BuildError(f"{func.name}: thread tag {tag} is bound twice on one loop path "
                                      f"(loop '{s.var.name}' inside another loop bound to {tag})")
                 n = const_upper(s.extent)
@@ -213,6 +219,12 @@ def const_upper(e: E.Expr) -> int | None:
         bounds = [b for b in (const_upper(e.a), const_upper(e.b)) if b is not None]
         return min(bounds) if bounds else None
     return None
+
+
+def _cooperative(s: Stmt) -> bool:
+    """A work-group's cooperative fill: it stores, and only into shared memory."""
+    stores = collect(s, lambda n: isinstance(n, Store))
+    return bool(stores) and all(x.buffer.scope == "shared" for x in stores)
 
 
 def _writes_shared(s: Stmt) -> bool:
@@ -266,6 +278,8 @@ class OpenCLPrinter(IRPrinter):
         self._used: set[str] = set()
         self._shared: list[Buffer] = []
         self._vec_bufs = _vector_private_buffers(func.body)  # id(buffer) -> lanes: declared as floatN arrays
+        self._thread_vars: set[int] = set()  # ids of variables that differ between the work-items of a group
+        self._divergent: list[str] = []  # the thread-dependent conditions around the statement being printed
 
     # ---------------------------------------------------------------- names and types
     def name(self, obj: E.Var | Buffer) -> str:
@@ -402,9 +416,12 @@ class OpenCLPrinter(IRPrinter):
                 out.append(f"{pad}{{  // {s.thread_tag}")
                 out.append(f"{pad}  int {v} = {start};")
                 inner = in_thread or s.thread_tag.startswith("threadIdx")
+                if inner:
+                    self._thread_vars.add(id(s.var))
                 if n is None or n < full:
-                    out.append(f"{pad}  if ({v} < {self.expr(s.min + s.extent)}) {{")
-                    self.stmt(s.body, indent + 2, out, inner)
+                    cond = f"{v} < {self.expr(s.min + s.extent)}"
+                    out.append(f"{pad}  if ({cond}) {{")
+                    self._branch(s.body, indent + 2, out, inner, cond if inner else None)
                     out.append(f"{pad}  }}")
                 else:
                     self.stmt(s.body, indent + 1, out, inner)
@@ -415,7 +432,10 @@ class OpenCLPrinter(IRPrinter):
             lo, hi = self.expr(s.min), self.expr(s.min + s.extent)
             ity = self.ctype(s.var.dtype)
             out.append(f"{pad}for ({ity} {v} = {lo}; {v} < {hi}; ++{v}) {{")
-            self.stmt(s.body, indent + 1, out, in_thread)
+            varying = self._varies(s.min) or self._varies(s.extent)
+            if varying:
+                self._thread_vars.add(id(s.var))
+            self._branch(s.body, indent + 1, out, in_thread, f"{v} < {hi}" if varying else None)
             if not in_thread and _writes_shared(s.body) and _reads_shared(s.body) and _has_thread_loop(s.body):
                 out.append(f"{pad}  barrier(CLK_LOCAL_MEM_FENCE);")  # before the next iteration overwrites it
             out.append(f"{pad}}}")
@@ -439,11 +459,13 @@ class OpenCLPrinter(IRPrinter):
                 line = f"if ({self.expr(s.predicate)}) {line}"
             out.append(pad + line)
         elif isinstance(s, IfThenElse):
-            out.append(f"{pad}if ({self.expr(s.cond)}) {{")
-            self.stmt(s.then_body, indent + 1, out, in_thread)
+            cond = self.expr(s.cond)
+            out.append(f"{pad}if ({cond}) {{")
+            varying = cond if self._varies(s.cond) else None
+            self._branch(s.then_body, indent + 1, out, in_thread, varying)
             if s.else_body is not None:
                 out.append(f"{pad}}} else {{")
-                self.stmt(s.else_body, indent + 1, out, in_thread)
+                self._branch(s.else_body, indent + 1, out, in_thread, varying)
             out.append(f"{pad}}}")
         elif isinstance(s, Allocate):
             b = s.buffer
@@ -452,11 +474,7 @@ class OpenCLPrinter(IRPrinter):
                 raise BuildError(f"{self.func.name}: allocation '{b.name}' ({b.scope}) needs a constant shape, "
                                  f"got ({', '.join(map(str, b.shape))})")
             if b.scope == "shared":
-                if in_thread:
-                    raise NotImplementedError(
-                        f"{self.func.name}: shared buffer '{b.name}' is allocated inside a threadIdx-bound loop; "
-                        f"attach the shared stage outside the thread loops (compute_at a block-level axis)")
-                self._shared.append(b)
+                self._shared.append(b)  # one per work-group: lowering relaxed its region over the thread loops
             elif id(b) in self._vec_bufs:
                 lanes = self._vec_bufs[id(b)]
                 out.append(f"{pad}{self.ctype(b.dtype)}{lanes} {self.name(b)}[{max(size // lanes, 1)}];")
@@ -465,11 +483,29 @@ class OpenCLPrinter(IRPrinter):
             self.stmt(s.body, indent, out, in_thread)
         elif isinstance(s, LetStmt):
             out.append(f"{pad}const {self.ctype(s.var.dtype)} {self.name(s.var)} = {self.expr(s.value)};")
+            if self._varies(s.value):
+                self._thread_vars.add(id(s.var))
             self.stmt(s.body, indent, out, in_thread)
         elif isinstance(s, Barrier):
+            if self._divergent:
+                raise BuildError(f"{self.func.name}: a work-group barrier sits under the thread-dependent condition "
+                                 f"'{self._divergent[-1]}', so some work-items would skip it; give the shared "
+                                 "stage's threadIdx copy loops the extents of the compute's thread loops")
             out.append(f"{pad}barrier(CLK_LOCAL_MEM_FENCE);")
         else:
             raise BuildError(f"OpenCL codegen: statement {type(s).__name__} is not supported")
+
+    def _varies(self, e: E.Expr) -> bool:
+        """Whether `e` can differ between the work-items of one group."""
+        return any(id(v) in self._thread_vars for v in collect(e, lambda n: isinstance(n, E.Var)))
+
+    def _branch(self, s: Stmt, indent: int, out: list[str], in_thread: bool, cond: str | None) -> None:
+        """Print `s`, remembering `cond` (when not None) as a thread-dependent condition around it."""
+        if cond is not None:
+            self._divergent.append(cond)
+        self.stmt(s, indent, out, in_thread)
+        if cond is not None:
+            self._divergent.pop()
 
     def kernel(self) -> str:
         f = self.func
