@@ -533,7 +533,26 @@ class OpenCLPrinter(IRPrinter):
 
     def name_kernel(self) -> str:
         name = re.sub(r"\W", "_", self.func.name)
-        return "tex_main" if name == "main" else name  # OpenCL forbids a kernel called main
+        # OpenCL forbids a kernel called main, and a kernel named like a built-in function or a keyword
+        # shadows it (the program builds, but the kernel cannot be found)
+        return f"tex_{name}" if name in _RESERVED or name[:1].isdigit() or name.startswith("__") else name
+
+
+# names a kernel may not take: main, C/OpenCL keywords and types, and OpenCL C built-in functions
+_RESERVED = frozenset("""
+main kernel __kernel global local constant private read_only write_only read_write restrict const volatile
+int uint float double half char uchar short ushort long ulong bool void size_t ptrdiff_t sizeof return if else
+for while do switch case default break continue goto struct union enum typedef static extern inline
+abs abs_diff acos acosh acospi add_sat asin asinh asinpi atan atan2 atan2pi atanh atanpi barrier bitselect
+cbrt ceil clamp clz copysign cos cosh cospi cross degrees distance dot erf erfc exp exp10 exp2 expm1 fabs
+fast_distance fast_length fast_normalize fdim floor fma fmax fmin fmod fract frexp get_global_id
+get_global_offset get_global_size get_group_id get_local_id get_local_size get_num_groups get_work_dim hadd
+hypot ilogb isequal isfinite isgreater isinf isless isnan isnormal ldexp length lgamma log log10 log1p log2
+logb mad mad24 mad_hi mad_sat max mem_fence min mix modf mul24 mul_hi nan native_cos native_exp native_log
+native_sin native_sqrt nextafter normalize popcount pow pown powr printf radians remainder remquo rhadd
+rint rootn rotate round rsqrt select sign signbit sin sincos sinh sinpi smoothstep sqrt step sub_sat tan
+tanh tanpi tgamma trunc upsample vload2 vload4 vload8 vload16 vstore2 vstore4 vstore8 vstore16
+""".split()) | {"tex_fdiv_i32", "tex_fmod_i32"}
 
 
 def codegen(func: PrimFunc, extra: tuple[E.Var, ...] = ()) -> tuple[str, Launch]:
