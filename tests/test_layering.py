@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tex.lang",),
     ("tex.ir",),
     ("tex.schedule",),
-    ("tex.targets", "tex.driver"),
+    ("tex.targets", "tex.driver", "tex.nd"),
     ("tex.tune",),
     ("tex.ops",),
     ("tex.onnx_import",),

@@ -47,11 +47,19 @@ def compile(model: object, target: str = "llvm", tuning_log: str | None = None, 
     return compile_model(model, target=target, tuning_log=tuning_log, shapes=shapes, fallback=fallback)
 
 
+def __getattr__(name: str) -> object:
+    """`tex.nd` on first use: it loads the OpenCL runtime, which `import tex` leaves out."""
+    if name == "nd":
+        import importlib
+        return importlib.import_module("tex.nd")
+    raise AttributeError(f"module 'tex' has no attribute {name!r}")
+
+
 __all__ = [
     "BuildError", "ComputeOp", "Expr", "IterVar", "LoweringError", "OnnxImportError", "PlaceholderOp", "Reduce",
     "Schedule", "ScheduleError", "Stage", "Tensor", "TexError", "TuneError", "Var", "__version__",
     "Library", "build", "compile", "create_schedule", "export_library", "load_module", "lower",
     "abs", "all", "any", "ceil", "compute", "const", "erf", "exp", "floor", "if_then_else", "log", "max",
-    "max_value", "min", "min_value", "placeholder", "pow", "reduce_axis", "round", "rsqrt", "select", "sigmoid",
+    "max_value", "min", "min_value", "nd", "placeholder", "pow", "reduce_axis", "round", "rsqrt", "select", "sigmoid",
     "sqrt", "sum", "tanh", "thread_axis", "var",
 ]

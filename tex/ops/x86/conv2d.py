@@ -143,10 +143,9 @@ def conv2d_nchwc(
     return Conv2dNCHWc(data, weight, data_pack, weight_pack, conv, out, bias_t, res_t)
 
 
-def schedule_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking = Conv2dBlocking()) -> None:
-    """Register tile of reg_n output columns x oc_bn channels (vectorized), parallel over (n, oc block, oh)."""
-    b = blocking
-    conv, out = t.conv, t.out
+def schedule_register_tile(s: Schedule, conv: Tensor, b: Conv2dBlocking) -> None:
+    """The blocked conv's inner loops: a local tile of reg_n output columns x one oc_bn vector, accumulated
+    over (ic block, ky, kx, ic_bn) with kx unrolled when asked."""
     cc = s.cache_write(conv, "local")
     n, oc, oh, ow, ocb = s[conv].op.axis
     owo, owi = s[conv].split(ow, b.reg_n)
@@ -161,6 +160,13 @@ def schedule_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking 
     s[cc].unroll(cow)
     if b.unroll_kw:
         s[cc].unroll(rx)
+
+
+def schedule_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking = Conv2dBlocking()) -> None:
+    """Register tile of reg_n output columns x oc_bn channels (vectorized), parallel over (n, oc block, oh)."""
+    b = blocking
+    conv, out = t.conv, t.out
+    schedule_register_tile(s, conv, b)
     # The output (unpack, bias, activation) is computed from conv right after each of its row blocks.
     on, oo, oy, ox = s[out].op.axis
     ooo, ooi = s[out].split(oo, b.oc_bn)

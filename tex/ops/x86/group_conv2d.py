@@ -23,7 +23,13 @@ from __future__ import annotations
 import numpy as np
 
 from tex.lang import dsl
-from tex.ops.x86.conv2d import Conv2dBlocking, Conv2dNCHWc, pack_conv_weight, unpack_conv_weight
+from tex.ops.x86.conv2d import (
+    Conv2dBlocking,
+    Conv2dNCHWc,
+    pack_conv_weight,
+    schedule_register_tile,
+    unpack_conv_weight,
+)
 from tex.schedule import Schedule
 
 
@@ -153,20 +159,7 @@ def schedule_group_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlo
     output row (all blocks: the unpacking reads them in padded order); those run in parallel."""
     b = blocking
     conv, out = t.conv, t.out
-    cc = s.cache_write(conv, "local")
-    n, oc, oh, ow, ocb = s[conv].op.axis
-    owo, owi = s[conv].split(ow, b.reg_n)
-    s[conv].reorder(n, oc, oh, owo, owi, ocb)
-    s[conv].vectorize(ocb)
-    s[cc].compute_at(s[conv], owo)
-    *_, cow, cocb = s[cc].op.axis
-    rc, ry, rx = s[cc].op.reduce_axis
-    rco, rci = s[cc].split(rc, b.ic_bn)
-    s[cc].reorder(rco, ry, rx, rci, cow, cocb)
-    s[cc].vectorize(cocb)
-    s[cc].unroll(cow)
-    if b.unroll_kw:
-        s[cc].unroll(rx)
+    schedule_register_tile(s, conv, b)
     on, oo, oy, ox = s[out].op.axis
     if conv.shape[1] * b.oc_bn == out.shape[1]:
         ooo, ooi = s[out].split(oo, b.oc_bn)

@@ -1,7 +1,10 @@
-"""The OpenCL runtime: device choice, program and buffer caches, `OpenCLModule` (same API as `Module`).
+"""The OpenCL runtime: device choice, program and buffer caches, `OpenCLModule` (same API as `Module`),
+`NDArray` (an array in device memory, made by `tex.nd`).
 
 Device N is the N-th device over all platforms, as `tex.targets.list_devices()` numbers them; without
-`-device`, the first device that builds a trivial kernel (a broken platform is skipped).
+`-device`, the first device that builds a trivial kernel (a broken platform is skipped). There is one
+`DeviceContext` per device, so "opencl" and "opencl -device=N" naming the same device share context and
+queue: an NDArray works with every module built for its device.
 """
 
 from __future__ import annotations
@@ -83,8 +86,13 @@ class DeviceContext:
 
 
 @cache
+def _context(index: int) -> DeviceContext:
+    return DeviceContext(index, _all_devices()[index])
+
+
+@cache
 def device_context(index: int | None) -> DeviceContext:
-    """The device `index` (None: the first that builds a kernel)."""
+    """The device `index` (None: the first that builds a kernel); one cached DeviceContext per device."""
     devices = _all_devices()
     if not devices:
         raise BuildError("target opencl: no OpenCL device found (install an OpenCL driver, e.g. Debian's "
@@ -93,11 +101,11 @@ def device_context(index: int | None) -> DeviceContext:
         if index >= len(devices):
             raise BuildError(f"target opencl -device={index}: there are {len(devices)} OpenCL devices "
                              f"(0..{len(devices) - 1}); see `tex targets`")
-        return DeviceContext(index, devices[index])
+        return _context(index)
     errors = []
     for i, d in enumerate(devices):
         try:
-            ctx = DeviceContext(i, d)
+            ctx = _context(i)
             ctx.program(_PROBE, "probe")
             return ctx
         except Exception as e:  # a platform that cannot build (e.g. an unknown CPU): try the next one
@@ -105,8 +113,78 @@ def device_context(index: int | None) -> DeviceContext:
     raise BuildError(f"target opencl: no OpenCL device builds kernels ({'; '.join(errors)})")
 
 
+class NDArray:
+    """A C-contiguous array in the memory of one OpenCL device (`tex.nd.array`, `tex.nd.empty`).
+
+    Modules built for the same device read and write it in place, with no host copy: chain kernels through
+    it and call `.numpy()` once at the end. `.data` is the pyopencl Buffer, `.ctx` the DeviceContext.
+    """
+
+    def __init__(self, data: Any, shape: tuple[int, ...], dtype: np.dtype, ctx: DeviceContext):
+        self.data, self.shape, self.dtype, self.ctx = data, shape, dtype, ctx
+
+    @property
+    def device(self) -> str:
+        """The target string of its device, as `tex.build(..., target=...)` takes it."""
+        return f"opencl -device={self.ctx.index}"
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def numpy(self) -> np.ndarray:
+        """A new host array with the contents (waits for the kernels queued before it)."""
+        out = np.empty(self.shape, self.dtype)
+        if out.nbytes:
+            _cl().enqueue_copy(self.ctx.queue, out, self.data, is_blocking=True)
+        return out
+
+    def copyfrom(self, source: Any) -> NDArray:
+        """Overwrite the contents with a host array of the same shape and dtype; returns self."""
+        a = np.asarray(source, order="C")
+        if a.shape != self.shape or a.dtype != self.dtype:
+            raise ValueError(f"NDArray.copyfrom: source must have shape {self.shape} and dtype {self.dtype.name}, "
+                             f"got {a.shape} {a.dtype.name}")
+        if a.nbytes:
+            _cl().enqueue_copy(self.ctx.queue, self.data, a, is_blocking=True)
+        return self
+
+    def _standin(self) -> np.ndarray:
+        # A host array of the same shape and dtype for Module._check (shape, dtype and aliasing rules); never
+        # written or read, so the OS does not back large ones with memory.
+        return np.empty(self.shape, self.dtype)
+
+    def __repr__(self) -> str:
+        return f"<tex.nd.NDArray shape={self.shape} dtype={self.dtype.name} on '{self.ctx.name}' ({self.device})>"
+
+
+def to_device(a: np.ndarray, ctx: DeviceContext) -> NDArray:
+    """A C-contiguous host array copied into a new NDArray on `ctx`."""
+    cl = _cl()
+    data = cl.Buffer(ctx.context, cl.mem_flags.READ_WRITE, max(a.nbytes, 1))  # OpenCL has no 0-byte buffers
+    if a.nbytes:
+        cl.enqueue_copy(ctx.queue, data, a, is_blocking=True)
+    return NDArray(data, tuple(a.shape), a.dtype, ctx)
+
+
+def empty_on(shape: tuple[int, ...], dtype: np.dtype, ctx: DeviceContext) -> NDArray:
+    """A new NDArray on `ctx`, contents undefined."""
+    cl = _cl()
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return NDArray(cl.Buffer(ctx.context, cl.mem_flags.READ_WRITE, max(nbytes, 1)), shape, dtype, ctx)
+
+
 class OpenCLModule(Module):
-    """A compiled OpenCL kernel: `m(*arrays)` copies in, launches, copies the written buffers back."""
+    """A compiled OpenCL kernel: `m(*arrays)` copies numpy arrays in, launches, copies the written ones back;
+    `tex.nd` arrays of the module's device are used in place (no copy), and the two may be mixed."""
 
     def __init__(self, func: PrimFunc, target: Target, lowered: PrimFunc, source: str, launch: Launch,
                  ctx: DeviceContext, kernel_name: str, extra: Sequence[Var] = ()):
@@ -141,6 +219,25 @@ class OpenCLModule(Module):
     def _scalar_np(self, dtype: str, value: int | float) -> Any:
         return np.array(value, dtype=np.dtype("uint8" if dtype == "bool" else dtype))[()]
 
+    def _check(self, args: tuple[Any, ...]) -> tuple[list[np.ndarray], dict[int, int | float]]:
+        """Module's checks; an NDArray must be on this module's device and is checked through a host stand-in
+        of its shape and dtype (the same errors as for numpy arrays; the same NDArray twice is aliasing)."""
+        if not any(type(a) is NDArray for a in args):
+            return super()._check(args)
+        host = list(args)
+        standins: dict[int, np.ndarray] = {}  # one per device buffer, so passing it twice reads as aliasing
+        for b in self._buffers:
+            x = args[b.pos] if b.pos < len(args) else None
+            if type(x) is NDArray:
+                if x.ctx is not self.ctx:
+                    raise ValueError(f"{b.where(self.name)} is an NDArray on {x.device} ('{x.ctx.name}'), but the "
+                                     f"module runs on opencl -device={self.ctx.index} ('{self.ctx.name}'); "
+                                     f"copy it with tex.nd.array(x.numpy(), device=...)")
+                if id(x.data) not in standins:
+                    standins[id(x.data)] = x._standin()
+                host[b.pos] = standins[id(x.data)]
+        return super()._check(tuple(host))
+
     def _prepare(self, args: tuple[Any, ...]) -> tuple[list[Any], list[tuple[Any, np.ndarray]]]:
         cl = _cl()
         arrays, values = self._check(args)
@@ -148,6 +245,10 @@ class OpenCLModule(Module):
         bufs: list[Any] = []
         readback: list[tuple[Any, np.ndarray]] = []
         for n, (b, a) in enumerate(zip(self._buffers, arrays)):
+            x = args[b.pos]
+            if type(x) is NDArray:  # already on this device: read and written in place
+                bufs.append(x.data)
+                continue
             nbytes = max(a.nbytes, 1)
             dev = self._device_buffers.get(n)
             if dev is None or dev.size != nbytes:
@@ -179,7 +280,8 @@ class OpenCLModule(Module):
         self.ctx.queue.finish()
 
     def time_evaluator(self, number: int = 10, repeat: int = 3, min_repeat_ms: float = 0) -> Callable[..., TimeResult]:
-        """Seconds per kernel launch from OpenCL profiling events (copies excluded); one warm-up launch."""
+        """Seconds per kernel launch from OpenCL profiling events (copies excluded); one warm-up launch.
+        Takes numpy arrays and NDArrays, as `__call__` does."""
         if number < 1 or repeat < 1:
             raise ValueError(f"{self.name}: time_evaluator needs number >= 1 and repeat >= 1, "
                              f"got number={number}, repeat={repeat}")
@@ -213,7 +315,8 @@ class OpenCLModule(Module):
         dtype, OpenCL type, `shape_of`), then any further shape variables. `shape_of` is the buffer
         dimension a scalar is read from (`{"arg": "A", "dim": 0}`), null for a free scalar. Then the bytes
         of `__local` memory and the OpenCL extensions the source enables.
-        The runtime copies every buffer to the device before the launch and reads the outputs back.
+        The runtime copies every numpy buffer to the device before the launch and reads the outputs back;
+        `tex.nd` arrays stay on the device.
         """
         from tex.targets.opencl import required_extensions, shared_bytes
 
