@@ -16,6 +16,7 @@ from __future__ import annotations
 from tex.lang import dtypes
 from tex.lang.expr import Const
 from tex.lang.tensor import ComputeOp, IterVar, Tensor
+from tex.ops.schedule_opencl import schedule_default_opencl
 from tex.schedule import Schedule, Stage, create_schedule
 from tex.schedule.schedule import AttachKind
 
@@ -139,11 +140,14 @@ def schedule_conv(st: Stage) -> None:
 
 
 def schedule_default(outs: Tensor | list[Tensor], target: object = "llvm") -> Schedule:
-    """A schedule for `outs` picked per stage by tag; `target` must be an llvm (CPU) target."""
+    """A schedule for `outs` picked per stage by tag for an llvm (CPU) target; opencl targets get
+    `schedule_default_opencl`."""
     tstr = str(getattr(target, "kind", target) or "llvm")
+    if tstr.startswith("opencl"):
+        return schedule_default_opencl(outs)
     if not tstr.startswith("llvm"):
-        raise NotImplementedError(f"schedule_default: no default schedule for target {tstr!r} yet (only llvm); "
-                                  "write one with bind() for GPUs")
+        raise NotImplementedError(f"schedule_default: no default schedule for target {tstr!r} yet (llvm and "
+                                  "opencl only); write one with bind() for GPUs")
     outs = [outs] if isinstance(outs, Tensor) else list(outs)
     s = create_schedule(outs)
     for st in s.stages:

@@ -238,6 +238,17 @@ def test_kernel_named_like_a_builtin(name: str, tmp_path: Path) -> None:
     np.testing.assert_allclose(c, a + 1)
 
 
+def test_buffers_named_like_builtins() -> None:
+    """Placeholders named exp / max / int print under other names, so the built-ins stay callable."""
+    A = tex.placeholder((8,), name="exp")
+    B = tex.placeholder((8,), name="max")
+    C = tex.compute((8,), lambda i: tex.exp(A[i]) + tex.max(B[i], 0.5), name="int")
+    f = tex.build(tex.create_schedule(C), [A, B, C], target="opencl", name="k")
+    a, b, c = rand(8), rand(8), np.zeros(8, "float32")
+    f(a, b, c)
+    np.testing.assert_allclose(c, np.exp(a) + np.maximum(b, 0.5), rtol=1e-5)
+
+
 # ------------------------------------------------------------ errors
 @pytest.fixture(scope="module")
 def ew() -> Any:

@@ -275,7 +275,7 @@ class OpenCLPrinter(IRPrinter):
         super().__init__()
         self.func, self.launch, self.extra = func, launch, extra
         self._names: dict[int, str] = {}
-        self._used: set[str] = set()
+        self._used: set[str] = set(_RESERVED)  # a buffer named exp would hide the built-in exp()
         self._shared: list[Buffer] = []
         self._vec_bufs = _vector_private_buffers(func.body)  # id(buffer) -> lanes: declared as floatN arrays
         self._thread_vars: set[int] = set()  # ids of variables that differ between the work-items of a group
