@@ -27,13 +27,13 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 
 # Heavy third-party packages live in one layer each, imported lazily (onnxruntime: tests and benchmarks,
-# or the command line's `bench --compare onnxruntime`).
+# or the command line's `bench --compare onnxruntime` and the demo's comparison).
 THIRD_PARTY_HOMES: dict[str, tuple[str, ...]] = {
     "llvmlite": ("tex.targets",),
     "pyopencl": ("tex.targets",),
     "xgboost": ("tex.tune",),
     "onnx": ("tex.onnx_import",),
-    "onnxruntime": ("tex.cli", "tex.cli_onnx", "tex.driver"),
+    "onnxruntime": ("tex.cli", "tex.cli_onnx", "tex.driver", "tex.demo"),
     "torch": ("tex.contrib",),
 }
 

@@ -5,6 +5,8 @@
 1. GEMM with the naive and a hand-written schedule, the lowered loop nest, GFLOP/s next to numpy.
 2. `tex tune` in-process: the XGBoost tuner searches the matmul template's space, every measurement
    goes to a log, and `apply_history_best` rebuilds with the best config found.
+3. A whole ONNX model (a light model shipped in the onnx package) compiled by tex and run next to
+   onnxruntime (the competitor, when installed) on the same input.
 """
 
 from __future__ import annotations
@@ -108,11 +110,45 @@ def tuning(n: int, trials: int, log: str) -> None:
     print(f"{'numpy (OpenBLAS)':22} {flop / ref / 1e9:9.1f} {1:8.2f}x")
 
 
+def model(name: str) -> None:
+    """Compile one of the onnx package's light models and run it next to onnxruntime."""
+    import os
+
+    from tex.onnx_import import light_model_path
+
+    path = light_model_path(name)
+    print(f"\n== ONNX model light_{name}.onnx (from the onnx package): import, optimise, compile, run")
+    t0 = time.perf_counter()
+    exe = tex.compile(path)
+    print(f"compiled in {time.perf_counter() - t0:.1f} s: {exe.summary()}")
+    inp = exe.plan.inputs[0]
+    feeds = {inp.name: np.random.default_rng(0).standard_normal(inp.shape).astype(np.float32)}
+    out = exe.run(feeds)[exe.output_names[0]]
+    t_tex = _median_s(lambda: exe.run(feeds), min_time_s=1.0)
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        print(f"tex: {t_tex * 1e3:.2f} ms per run (onnxruntime is not installed: no comparison)")
+        return
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = os.cpu_count() or 1
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    err = float(np.abs(out - sess.run(None, feeds)[0]).max())
+    t_ort = _median_s(lambda: sess.run(None, feeds), min_time_s=1.0)
+    print(f"{'runtime':22} {'ms':>9} {'vs onnxruntime':>15}")
+    print(f"{'tex (untuned)':22} {t_tex * 1e3:9.2f} {t_tex / t_ort:14.2f}x")
+    print(f"{'onnxruntime':22} {t_ort * 1e3:9.2f} {1:14.2f}x")
+    print(f"max abs difference of the outputs: {err:.2g}; `tex tune {os.path.basename(path)}` tunes its kernels")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m tex.demo", description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=512, help="GEMM size (default 512)")
     p.add_argument("--trials", type=int, default=40, help="tuning trials (default 40; 0 skips tuning)")
     p.add_argument("--log", default=None, help="tuning log (default: a temporary file)")
+    p.add_argument("--model", default="resnet50",
+                   help="light ONNX model to compile and run next to onnxruntime (default resnet50; 'none' skips)")
     opts = p.parse_args(argv)
     gemm(opts.size)
     if opts.trials > 0:
@@ -120,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
 
         with tempfile.TemporaryDirectory() as tmp:
             tuning(opts.size, opts.trials, opts.log or f"{tmp}/matmul.jsonl")
+    if opts.model != "none":
+        model(opts.model)
 
 
 if __name__ == "__main__":

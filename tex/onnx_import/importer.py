@@ -39,6 +39,16 @@ def unsupported_nodes(nodes: Sequence[Node]) -> list[Node]:
     return [n for n in nodes if not onnx_ops.supported(n.op_type, n.domain, n.opset)]
 
 
+def light_model_path(name: str) -> str:
+    """The path of one of the light models the onnx package ships (resnet50, squeezenet, ...)."""
+    import onnx
+    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"light_{name}.onnx")
+    if not os.path.exists(path):
+        raise OnnxImportError(f"light_model_path: the onnx package ships no light_{name}.onnx "
+                              f"(in {os.path.dirname(path)})")
+    return path
+
+
 def read_model(model: Any) -> Any:
     """The onnx.ModelProto of a path, bytes or ModelProto, with a clear error for anything unreadable."""
     import onnx
