@@ -177,3 +177,9 @@ def test_residual_is_not_fused_when_the_shortcut_broadcasts() -> None:
     feeds = {"x": R.standard_normal((1, 4, 6, 6)).astype(np.float32),
              "s": R.standard_normal((1, 8, 1, 1)).astype(np.float32)}
     np.testing.assert_allclose(exe.run(feeds)["y"], ort_run(m, feeds)[0], rtol=1e-4, atol=1e-4)
+
+
+def test_compile_for_opencl_is_a_clear_not_implemented() -> None:
+    m = single_op_model("Relu", [(2, 8)])
+    with pytest.raises(NotImplementedError, match="'llvm' targets only, got 'opencl'"):
+        tex.compile(m, target="opencl")

@@ -335,6 +335,9 @@ def compile_model(model: Any, target: str = "llvm", tuning_log: str | None = Non
     lower run through onnx.reference (`Executor.fallback_nodes` lists them)."""
     from tex.onnx_import.importer import load
     from tex.onnx_import.passes import optimize as run_passes
+    if not _x86(target):
+        raise NotImplementedError(f"compile: the graph executor runs models on 'llvm' targets only, got "
+                                  f"'{target}'; OpenCL kernels build one at a time with tex.build")
     t0 = time.perf_counter()
     g = model if isinstance(model, Graph) else load(model, shapes=shapes, fallback=fallback)
     if optimize:
