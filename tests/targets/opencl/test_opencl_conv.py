@@ -19,7 +19,7 @@ from tex.ops.opencl.conv2d import (
     conv2d_nchw_opencl,
     conv2d_nchw_opencl_compute,
     conv2d_reference,
-    conv_output_size,
+    conv_output_hw,
     schedule_conv2d_opencl,
 )
 from tex.targets.devices import opencl_devices
@@ -97,7 +97,7 @@ def test_property_small_shapes(n: int, c: int, oc: int, h: int, w: int, k: int, 
                                vec: int) -> None:
     shape, wshape = (n, c, h, w), (oc, c, k, k)
     strides, padding, dilation = (stride, stride), (pad, pad, pad, pad), (dil, dil)
-    if min(conv_output_size(shape, wshape, strides, padding, dilation)) < 1:
+    if min(conv_output_hw(shape, wshape, strides, padding, dilation)) < 1:
         return
     b = OpenCLConvBlocking(toc, tow, *g, unroll_rc, unroll_window, vec)  # type: ignore[call-arg]
     t = conv2d_nchw_opencl_compute(shape, wshape, strides, padding, dilation, blocking=b)
@@ -216,7 +216,7 @@ def test_property_shared(n: int, c: int, oc: int, h: int, w: int, k: int, stride
                          vec: int) -> None:
     shape, wshape = (n, c, h, w), (oc, c, k, k)
     strides, padding, dilation = (stride, stride), (pad, pad, pad, pad), (dil, dil)
-    if min(conv_output_size(shape, wshape, strides, padding, dilation)) < 1:
+    if min(conv_output_hw(shape, wshape, strides, padding, dilation)) < 1:
         return
     b = OpenCLConvBlocking(toc, tow, *g, unroll_rc, unroll_window, vec, shared=True)  # type: ignore[call-arg,misc]
     check(build_blocking((shape, wshape, strides, padding, dilation), b), shape, wshape, strides, padding, dilation,

@@ -40,6 +40,13 @@ def padding4(p: IntPair, where: str) -> tuple[int, int, int, int]:
     return t  # type: ignore[return-value]
 
 
+def conv_output_hw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
+                   dilation: Sequence[int]) -> tuple[int, int]:
+    """(oh, ow) of an NCHW x OIHW convolution; padding is (top, left, bottom, right)."""
+    return (out_size(shape[2], wshape[2], strides[0], dilation[0], padding[0], padding[2]),
+            out_size(shape[3], wshape[3], strides[1], dilation[1], padding[1], padding[3]))
+
+
 def out_size(n: int, k: int, stride: int, dil: int, lo: int, hi: int, ceil_mode: bool = False) -> int:
     span = n + lo + hi - (k - 1) * dil - 1
     if ceil_mode:

@@ -48,6 +48,7 @@ import numpy as np
 
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
+from tex.ops.nn.conv2d import conv_output_hw
 from tex.schedule import Schedule, create_schedule
 from tex.tune import get_config, template
 
@@ -88,14 +89,6 @@ def _pairs(name: str, value: Sequence[int], n: int) -> tuple[int, ...]:
     return tuple(int(v) for v in t)
 
 
-def conv_output_size(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int],
-                     padding: Sequence[int], dilation: Sequence[int]) -> tuple[int, int]:
-    """(oh, ow) of an NCHW x OIHW convolution; padding is (top, left, bottom, right)."""
-    oh = (shape[2] + padding[0] + padding[2] - (wshape[2] - 1) * dilation[0] - 1) // strides[0] + 1
-    ow = (shape[3] + padding[1] + padding[3] - (wshape[3] - 1) * dilation[1] - 1) // strides[1] + 1
-    return oh, ow
-
-
 def check_conv_args(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
                     dilation: Sequence[int]) -> tuple[int, int]:
     """Validate the arguments (ValueError naming the argument); returns (oh, ow)."""
@@ -111,7 +104,7 @@ def check_conv_args(shape: Sequence[int], wshape: Sequence[int], strides: Sequen
         raise ValueError(f"conv2d_nchw_opencl: padding must be >= 0, got {pd}")
     if ws[1] != sh[1]:
         raise ValueError(f"conv2d_nchw_opencl: weight_shape has {ws[1]} input channels, data_shape has {sh[1]}")
-    oh, ow = conv_output_size(sh, ws, st, pd, dl)
+    oh, ow = conv_output_hw(sh, ws, st, pd, dl)
     if oh < 1 or ow < 1:
         raise ValueError(f"conv2d_nchw_opencl: output size would be {oh}x{ow} (data_shape {sh}, weight_shape {ws}, "
                          f"strides {st}, padding {pd}, dilation {dl}); it must be at least 1x1")
@@ -269,7 +262,7 @@ def conv2d_reference(x: Array, w: Array, strides: Sequence[int], padding: Sequen
     (sh, sw), (dh, dw) = strides, dilation
     pt, pl, pb, pr = padding
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    oh, ow = conv_output_size(x.shape, w.shape, strides, padding, dilation)
+    oh, ow = conv_output_hw(x.shape, w.shape, strides, padding, dilation)
     res = np.zeros((n, oc, oh, ow))
     for y in range(kh):
         for z in range(kw):
@@ -286,7 +279,7 @@ def _ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int] = (
 
 def _flop(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int] = (1, 1),
           padding: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1), dtype: str = "float32") -> float:
-    oh, ow = conv_output_size(shape, wshape, strides, padding, dilation)
+    oh, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
     return 2.0 * shape[0] * wshape[0] * wshape[1] * wshape[2] * wshape[3] * oh * ow
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
+from tex.ops.nn.conv2d import conv_output_hw
 from tex.schedule import Schedule
 
 
@@ -65,10 +66,6 @@ def unpack_conv_weight(wp: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(wp.transpose(0, 5, 1, 4, 2, 3).reshape(ocb * ob, icb * ib, kh, kw))
 
 
-def _out_size(size: int, k: int, stride: int, pad: int, dilation: int) -> int:
-    return (size + pad - (k - 1) * dilation - 1) // stride + 1
-
-
 def conv2d_nchwc(
     shape: tuple[int, int, int, int], weight_shape: tuple[int, int, int, int],
     strides: tuple[int, int] = (1, 1), padding: tuple[int, int, int, int] = (0, 0, 0, 0),
@@ -93,7 +90,7 @@ def conv2d_nchwc(
                          f"{oc} output channels")
     (sh, sw), (dh, dw) = strides, dilation
     pt, pl, pb, pr = padding
-    oh, ow = _out_size(h, kh, sh, pt + pb, dh), _out_size(w, kw, sw, pl + pr, dw)
+    oh, ow = conv_output_hw(shape, weight_shape, strides, padding, dilation)
     if oh < 1 or ow < 1:
         raise ValueError(f"conv2d_nchwc: output would be {oh}x{ow}; check kernel size, padding and stride")
     hp, wp = h + pt + pb, w + pl + pr

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
+from tex.ops.nn.conv2d import conv_output_hw
 from tex.schedule import Schedule
 
 
@@ -48,8 +49,7 @@ def depthwise_conv2d_nchw(
     mult = ocm // c
     (sh, sw), (dh, dw) = strides, dilation
     pt, pl, pb, pr = padding
-    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
-    ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
+    oh, ow = conv_output_hw(shape, weight_shape, strides, padding, dilation)
     if oh < 1 or ow < 1:
         raise ValueError(f"depthwise_conv2d_nchw: output would be {oh}x{ow}; check kernel size, padding and stride")
     data = dsl.placeholder(shape, dtype=dtype, name="data")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from tex.lang import dsl
+from tex.ops.nn.conv2d import conv_output_hw
 from tex.ops.x86.conv2d import (
     Conv2dBlocking,
     Conv2dNCHWc,
@@ -93,8 +94,7 @@ def group_conv2d_nchwc(
         raise ValueError(f"group_conv2d_nchwc: activation must be None or 'relu', got {activation!r}")
     (sh, sw), (dh, dw) = strides, dilation
     pt, pl, pb, pr = padding
-    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
-    ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
+    oh, ow = conv_output_hw(shape, weight_shape, strides, padding, dilation)
     if oh < 1 or ow < 1:
         raise ValueError(f"group_conv2d_nchwc: output would be {oh}x{ow}; check kernel size, padding and stride")
 

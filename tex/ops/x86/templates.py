@@ -22,6 +22,7 @@ import numpy as np
 
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
+from tex.ops.nn.conv2d import conv_output_hw
 from tex.ops.x86.batch_matmul import BatchMatmulBlocking, batch_matmul, schedule_batch_matmul
 from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc, unpack_conv_weight
 from tex.ops.x86.dense import DenseBlocking, dense, schedule_dense
@@ -139,13 +140,12 @@ def batch_matmul_template(batch: int, M: int, N: int, K: int, transpose_b: bool 
 def conv2d_reference(x: Array, w: Array, strides: Sequence[int], padding: Sequence[int],
                      dilation: Sequence[int], groups: int = 1) -> Array:
     """NCHW x OIHW convolution in numpy (float64 accumulation); padding is (top, left, bottom, right)."""
-    n, _, h, wd = x.shape
+    n = x.shape[0]
     oc, cg, kh, kw = w.shape
     (sh, sw), (dh, dw) = strides, dilation
     pt, pl, pb, pr = padding
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
-    ow = (wd + pl + pr - (kw - 1) * dw - 1) // sw + 1
+    oh, ow = conv_output_hw(x.shape, w.shape, strides, padding, dilation)
     out = np.zeros((n, oc, oh, ow))
     opg = oc // groups
     for g in range(groups):
@@ -158,16 +158,9 @@ def conv2d_reference(x: Array, w: Array, strides: Sequence[int], padding: Sequen
     return out
 
 
-def _conv_out(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
-              dilation: Sequence[int]) -> tuple[int, int]:
-    oh = (shape[2] + padding[0] + padding[2] - (wshape[2] - 1) * dilation[0] - 1) // strides[0] + 1
-    ow = (shape[3] + padding[1] + padding[3] - (wshape[3] - 1) * dilation[1] - 1) // strides[1] + 1
-    return oh, ow
-
-
 def _conv_flop(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
                dilation: Sequence[int], *rest: Any) -> float:
-    oh, ow = _conv_out(shape, wshape, strides, padding, dilation)
+    oh, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
     return 2.0 * shape[0] * wshape[0] * wshape[1] * wshape[2] * wshape[3] * oh * ow
 
 
@@ -200,7 +193,7 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     config (its shape tells the blocks), as the ONNX executor passes constant weights, packed once; with
     `residual` an argument of the output's shape is added before the activation."""
     cfg = get_config()
-    _, ow = _conv_out(shape, wshape, strides, padding, dilation)
+    _, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
     dflt = default_blocking(shape[1], wshape[0], ow)
     ic = _divisors_among(shape[1], [1, 2, 3, 4, 8, 16, 32, 64]) if shape[1] >= 16 else [shape[1]]
     oc = _divisors_among(wshape[0], [4, 8, 16, 32, 64])
@@ -249,7 +242,7 @@ def group_conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequ
     cfg = get_config()
     groups = max(shape[1] // wshape[1], 1)  # a weight that does not fit is refused by group_conv2d_nchwc
     cg, og = wshape[1], wshape[0] // groups
-    _, ow = _conv_out(shape, wshape, strides, padding, dilation)
+    _, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
     dflt = default_group_blocking(shape[1], wshape[0], groups, ow)
     ic = sorted({*_divisors_among(cg, [1, 2, 4, 8, 16, 32, 64]), dflt.ic_bn})
     oc = [b for b in (2, 4, 8, 16, 32) if b < 2 * og] or [dflt.oc_bn]  # padding under one block per group
@@ -282,7 +275,7 @@ def conv2d_nchw_direct(shape: Sequence[int], wshape: Sequence[int], strides: Seq
     oc, _, kh, kw = wshape
     (sh, sw), (dh, dw) = strides, dilation
     pt, pl, pb, pr = padding
-    oh, ow = _conv_out(shape, wshape, strides, padding, dilation)
+    oh, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
     data = dsl.placeholder(tuple(shape), dtype=dtype, name="data")
     weight = dsl.placeholder(tuple(wshape), dtype=dtype, name="weight")
     zero = dsl.const(0, dtype)
@@ -336,7 +329,7 @@ def _dw_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int],
 
 def _dw_flop(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
              dilation: Sequence[int], *rest: Any) -> float:
-    oh, ow = _conv_out(shape, wshape, strides, padding, dilation)
+    oh, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
     return 2.0 * shape[0] * wshape[0] * wshape[2] * wshape[3] * oh * ow
 
 
