@@ -14,24 +14,19 @@
 from __future__ import annotations
 
 from tex.lang import dtypes
-from tex.lang.expr import Const
 from tex.lang.tensor import ComputeOp, IterVar, Tensor
+from tex.ops.schedule_common import extent as _extent
+from tex.ops.schedule_common import inline_injective
 from tex.ops.schedule_opencl import schedule_default_opencl
 from tex.schedule import Schedule, Stage, create_schedule
 from tex.schedule.schedule import AttachKind
 
-INJECTIVE_TAGS = frozenset({"elemwise", "broadcast", "injective"})
 VECTOR_REDUCE_TAGS = frozenset({"pool"})
 PRODUCT_TAGS = frozenset({"dense", "matmul", "batch_matmul"})
 CONV_TAGS = frozenset({"conv2d_nchw", "depthwise_conv2d_nchw"})
 TILE_ROWS = 8  # rows (or output channels) of a register tile: 8 vector accumulators
 VECTOR_BYTES = 64  # one AVX-512 register; narrower machines split it in two
 PARALLEL_MIN_WORK = 16384  # below this a parallel region costs more than it saves
-
-
-def _extent(iv: IterVar) -> int | None:
-    ext = iv.dom.extent if iv.dom is not None else None
-    return int(ext.value) if isinstance(ext, Const) else None
 
 
 def _work(ivs: list[IterVar]) -> int:
@@ -150,10 +145,7 @@ def schedule_default(outs: Tensor | list[Tensor], target: object = "llvm") -> Sc
                                   "opencl only); write one with bind() for GPUs")
     outs = [outs] if isinstance(outs, Tensor) else list(outs)
     s = create_schedule(outs)
-    for st in s.stages:
-        op = st.op
-        if isinstance(op, ComputeOp) and not op.reduce_axis and not st.is_output and op.tag in INJECTIVE_TAGS:
-            st.compute_inline()
+    inline_injective(s)
     for st in s.stages:
         op = st.op
         if isinstance(op, ComputeOp) and op.tag in CONV_TAGS:

@@ -16,12 +16,11 @@
 from __future__ import annotations
 
 from tex.lang import dsl
-from tex.lang.expr import Const
 from tex.lang.tensor import ComputeOp, IterVar, Tensor
+from tex.ops.schedule_common import extent, inline_injective
 from tex.schedule import Schedule, Stage, create_schedule
 from tex.schedule.schedule import AttachKind
 
-INJECTIVE_TAGS = frozenset({"elemwise", "broadcast", "injective"})
 WORK_GROUP = 64  # work-items per group along x, at most
 
 
@@ -29,14 +28,12 @@ def _size(st: Stage) -> int | None:
     """Number of output elements, None when 0-d or symbolic."""
     op = st.op
     assert isinstance(op, ComputeOp)
-    if not op.axis:
+    exts = [extent(iv) for iv in op.axis]
+    if not exts or None in exts:
         return None
     n = 1
-    for iv in op.axis:
-        ext = iv.dom.extent if iv.dom is not None else None
-        if not isinstance(ext, Const):
-            return None
-        n *= int(ext.value)
+    for e in exts:
+        n *= e  # type: ignore[operator]
     return n
 
 
@@ -84,10 +81,7 @@ def schedule_default_opencl(outs: Tensor | list[Tensor]) -> Schedule:
     or computed inside the work-item; an unbound kernel where that would race or the size is unknown."""
     outs = [outs] if isinstance(outs, Tensor) else list(outs)
     s = create_schedule(outs)
-    for st in s.stages:
-        op = st.op
-        if isinstance(op, ComputeOp) and not op.reduce_axis and not st.is_output and op.tag in INJECTIVE_TAGS:
-            st.compute_inline()
+    inline_injective(s)
     out_stages = [s[t] for t in outs]
     if any(_outputs_reached(s, st, out_stages) for st in out_stages):
         return s  # an output read by another: its elements come from other work-groups
