@@ -22,7 +22,7 @@ def _static_names(model: Any) -> set[str]:
     return names
 
 
-def _bind_int_inputs(model: Any, feeds: dict[str, np.ndarray]) -> tuple[Any, dict[str, np.ndarray]]:
+def _bind_static_inputs(model: Any, feeds: dict[str, np.ndarray]) -> tuple[Any, dict[str, np.ndarray]]:
     """tex compiles static shapes: integer inputs (shapes, axes, pads) and the inputs nodes need as constants
     become initializers of a model copy."""
     from onnx import numpy_helper
@@ -54,7 +54,7 @@ class TexRep(BackendRep):
         else:
             items = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
             feeds = dict(zip(self.names, items))
-        model, feeds = _bind_int_inputs(self.model, feeds)
+        model, feeds = _bind_static_inputs(self.model, feeds)
         exe = compile_model(model, target="llvm")
         self.exe = exe
         out = exe.run(feeds)

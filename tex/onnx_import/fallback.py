@@ -10,7 +10,6 @@ bench` reports the fallback nodes and their share of the run time so that users 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -37,7 +36,6 @@ class ReferenceNode:
         model = helper.make_model(helper.make_graph([node], n.name or n.op_type, ins, outs),
                                   opset_imports=[helper.make_opsetid(n.domain or "", n.opset)])
         self.node = n
-        self.names = [name for name in n.inputs if name]
         self.evaluator = ReferenceEvaluator(model)
 
     def run(self, args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
@@ -82,7 +80,3 @@ class FallbackKernel:
     def __repr__(self) -> str:
         return f"FallbackKernel({self.node.op_type} '{self.node.name}')"
 
-
-def describe(kernels: Sequence[Any]) -> list[str]:
-    """Names of the nodes among plan kernels that fall back to onnx.reference."""
-    return [k.module.node.name for k in kernels if isinstance(k.module, FallbackKernel)]
