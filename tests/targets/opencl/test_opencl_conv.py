@@ -87,24 +87,29 @@ def test_random_configs_are_correct() -> None:
 GROUPS = [(1, 1, 1), (2, 2, 2), (1, 4, 2)]  # (gz, gy, gx)
 
 
-@settings(max_examples=10, deadline=None)
-@given(n=st.integers(1, 2), c=st.integers(1, 6), oc=st.integers(1, 9), h=st.integers(3, 9), w=st.integers(3, 12),
-       k=st.sampled_from([1, 2, 3]), stride=st.integers(1, 3), pad=st.integers(0, 2), dil=st.integers(1, 2),
-       toc=st.sampled_from([1, 2, 4]), tow=st.sampled_from([1, 3, 4, 8]), g=st.sampled_from(GROUPS),
-       unroll_rc=st.sampled_from([1, 2, 4]), unroll_window=st.booleans(), vec=st.sampled_from([1, 2, 4, 8]))
-def test_property_small_shapes(n: int, c: int, oc: int, h: int, w: int, k: int, stride: int, pad: int, dil: int,
-                               toc: int, tow: int, g: tuple[int, int, int], unroll_rc: int, unroll_window: bool,
-                               vec: int) -> None:
+# small random convolutions and blockings (non-dividing tiles included), shared by the two property tests
+SMALL_CONV = dict(n=st.integers(1, 2), c=st.integers(1, 6), oc=st.integers(1, 9), h=st.integers(3, 9),
+                  w=st.integers(3, 12), k=st.sampled_from([1, 2, 3]), stride=st.integers(1, 3), pad=st.integers(0, 2),
+                  dil=st.integers(1, 2), toc=st.sampled_from([1, 2, 4]), tow=st.sampled_from([1, 3, 4, 8]),
+                  unroll_rc=st.sampled_from([1, 2, 4]), unroll_window=st.booleans())
+
+
+def check_small_conv(n: int, c: int, oc: int, h: int, w: int, k: int, stride: int, pad: int, dil: int, toc: int,
+                     tow: int, g: tuple[int, int, int], unroll_rc: int, unroll_window: bool, vec: int,
+                     shared: bool) -> None:
     shape, wshape = (n, c, h, w), (oc, c, k, k)
     strides, padding, dilation = (stride, stride), (pad, pad, pad, pad), (dil, dil)
     if min(conv_output_hw(shape, wshape, strides, padding, dilation)) < 1:
         return
-    b = OpenCLConvBlocking(toc, tow, *g, unroll_rc, unroll_window, vec)  # type: ignore[call-arg]
-    t = conv2d_nchw_opencl_compute(shape, wshape, strides, padding, dilation, blocking=b)
-    s = tex.create_schedule(t.out)
-    schedule_conv2d_opencl(s, t, b)
-    check(tex.build(s, [t.data, t.weight, t.out], target="opencl"), shape, wshape, strides, padding, dilation,
+    b = OpenCLConvBlocking(toc, tow, *g, unroll_rc, unroll_window, vec, shared=shared)  # type: ignore[call-arg,misc]
+    check(build_blocking((shape, wshape, strides, padding, dilation), b), shape, wshape, strides, padding, dilation,
           msg=str(b))
+
+
+@settings(max_examples=10, deadline=None)
+@given(**SMALL_CONV, g=st.sampled_from(GROUPS), vec=st.sampled_from([1, 2, 4, 8]))
+def test_property_small_shapes(**case: Any) -> None:
+    check_small_conv(**case, shared=False)
 
 
 # ---------------------------------------------------------------------------------------------- shared=1
@@ -207,20 +212,9 @@ def test_default_config_is_not_shared() -> None:
 
 
 @settings(max_examples=8, deadline=None)
-@given(n=st.integers(1, 2), c=st.integers(1, 6), oc=st.integers(1, 9), h=st.integers(3, 9), w=st.integers(3, 12),
-       k=st.sampled_from([1, 2, 3]), stride=st.integers(1, 3), pad=st.integers(0, 2), dil=st.integers(1, 2),
-       toc=st.sampled_from([1, 2, 4]), tow=st.sampled_from([1, 3, 4, 8]), g=st.sampled_from([*GROUPS, (3, 1, 2)]),
-       unroll_rc=st.sampled_from([1, 2, 4]), unroll_window=st.booleans(), vec=st.sampled_from([1, 2, 4]))
-def test_property_shared(n: int, c: int, oc: int, h: int, w: int, k: int, stride: int, pad: int, dil: int,
-                         toc: int, tow: int, g: tuple[int, int, int], unroll_rc: int, unroll_window: bool,
-                         vec: int) -> None:
-    shape, wshape = (n, c, h, w), (oc, c, k, k)
-    strides, padding, dilation = (stride, stride), (pad, pad, pad, pad), (dil, dil)
-    if min(conv_output_hw(shape, wshape, strides, padding, dilation)) < 1:
-        return
-    b = OpenCLConvBlocking(toc, tow, *g, unroll_rc, unroll_window, vec, shared=True)  # type: ignore[call-arg,misc]
-    check(build_blocking((shape, wshape, strides, padding, dilation), b), shape, wshape, strides, padding, dilation,
-          msg=str(b))
+@given(**SMALL_CONV, g=st.sampled_from([*GROUPS, (3, 1, 2)]), vec=st.sampled_from([1, 2, 4]))
+def test_property_shared(**case: Any) -> None:
+    check_small_conv(**case, shared=True)
 
 
 def test_short_tuning_run(tmp_path: Path) -> None:
