@@ -40,11 +40,13 @@ __version__ = "0.1.0"
 
 
 def compile(model: object, target: str = "llvm", tuning_log: str | None = None,  # noqa: A001 (tex.compile, as in DESIGN.md)
-            shapes: dict | None = None, fallback: bool = False) -> object:
+            shapes: dict | None = None, fallback: bool = False, blocked_layout: bool = True) -> object:
     """Compile an ONNX model (path, bytes, ModelProto or imported Graph) into an executor with `.run({name: array})`;
-    `fallback=True` runs the nodes tex cannot lower through onnx.reference instead of refusing the model."""
+    `fallback=True` runs the nodes tex cannot lower through onnx.reference instead of refusing the model;
+    `blocked_layout=False` keeps every activation in NCHW (each conv then packs and unpacks its own)."""
     from tex.onnx_import import compile_model
-    return compile_model(model, target=target, tuning_log=tuning_log, shapes=shapes, fallback=fallback)
+    return compile_model(model, target=target, tuning_log=tuning_log, shapes=shapes, fallback=fallback,
+                         blocked_layout=blocked_layout)
 
 
 def __getattr__(name: str) -> object:

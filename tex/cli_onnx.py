@@ -19,12 +19,11 @@ def _compile(args: argparse.Namespace) -> Any:
 
 def compile(args: argparse.Namespace) -> int:  # noqa: A001
     from tex.onnx_import import load
-    from tex.onnx_import.passes import optimize
     if args.print_graph:
-        g = load(args.model, fallback=args.fallback)
-        print("# before optimisation\n" + str(g))
-        print("# after optimisation\n" + str(optimize(g)))
+        print("# before optimisation\n" + str(load(args.model, fallback=args.fallback)))
     exe = _compile(args)
+    if args.print_graph:  # what was compiled: after the graph passes and the layout transformation
+        print("# after optimisation\n" + str(exe.graph))
     print(f"{args.model}: {exe.summary()}")
     if args.output:
         lib = exe.export_library(args.output)

@@ -23,9 +23,10 @@ from tex.onnx_import import ops as onnx_ops
 from tex.onnx_import.fallback import FallbackKernel, is_fallback
 from tex.onnx_import.graph import Graph, Node
 from tex.onnx_import.infer import lower_node, node_args
+from tex.onnx_import.passes.layout import convert_layout
 from tex.onnx_import.passes.memory_plan import MemoryPlan, plan_memory
 from tex.onnx_import.plan import ExecutionPlan, PlanBuffer, PlanIO, PlanKernel, PlanStep
-from tex.onnx_import.tasks import residual_input, template_call
+from tex.onnx_import.tasks import conv_blocks, residual_input, template_call
 from tex.ops import schedule_default
 
 ALIGN = 64
@@ -59,7 +60,10 @@ def _template_spec(n: Node, g: Graph) -> KernelSpec | None:
     x, w = head.inputs[0], head.inputs[1]
     b = head.inputs[2] if len(head.inputs) > 2 and head.inputs[2] else ""
     wv = g.constants[w]
-    s, args = lookup(name)(*targs)  # the best record under apply_history_best, else the default config
+    layouts = (head.attrs["tex_data_layout"], head.attrs["tex_out_layout"]) if "tex_data_layout" in head.attrs else ()
+    # the best record of the NCHW task under apply_history_best (else the default config), in the blocked
+    # layouts that passes/layout.py chose for this node, if any
+    s, args = lookup(name).call_with_config_of(targs + layouts, targs)
     wshape = tuple(int(d) for d in args[1].shape)
     extra: list[str | np.ndarray] = []  # bias, shortcut
     if name in ("conv2d_nchw", "group_conv2d_nchw"):
@@ -330,9 +334,10 @@ def build_plan(g: Graph, target: str = "llvm") -> tuple[ExecutionPlan, MemoryPla
 
 def compile_model(model: Any, target: str = "llvm", tuning_log: str | None = None,
                   shapes: Mapping[str, Sequence[int]] | None = None, optimize: bool = True,
-                  fallback: bool = False) -> Executor:
+                  fallback: bool = False, blocked_layout: bool = True) -> Executor:
     """Import (if needed), optimise and compile a model; returns an Executor. With `fallback`, nodes tex cannot
-    lower run through onnx.reference (`Executor.fallback_nodes` lists them)."""
+    lower run through onnx.reference (`Executor.fallback_nodes` lists them). With `blocked_layout` (and
+    `optimize`), conv activations stay in NCHW[b]c between convs (passes/layout.py)."""
     from tex.onnx_import.importer import load
     from tex.onnx_import.passes import optimize as run_passes
     if not _x86(target):
@@ -342,10 +347,16 @@ def compile_model(model: Any, target: str = "llvm", tuning_log: str | None = Non
     g = model if isinstance(model, Graph) else load(model, shapes=shapes, fallback=fallback)
     if optimize:
         g = run_passes(g)
+
+    def lower(g: Graph) -> tuple[Graph, tuple[ExecutionPlan, MemoryPlan, list[str]]]:
+        if optimize and blocked_layout:  # the blocks come from the configs: under the tuning log, if any
+            g = convert_layout(g, conv_blocks)
+        return g, build_plan(g, target)
+
     if tuning_log is not None:
         from tex import tune
         with tune.apply_history_best(tuning_log):
-            plan, mem, kinds = build_plan(g, target)
+            g, (plan, mem, kinds) = lower(g)
     else:
-        plan, mem, kinds = build_plan(g, target)
+        g, (plan, mem, kinds) = lower(g)
     return Executor(g, plan, mem, time.perf_counter() - t0, kinds)

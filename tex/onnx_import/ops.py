@@ -248,8 +248,8 @@ def ConvTranspose(x: Tensor, w: Tensor, b: Tensor | None = None, *, auto_pad: st
 
 
 def _pool_args(x: Tensor, kernel_shape: Sequence[int], strides: Sequence[int] | None, pads: Sequence[int] | None,
-               auto_pad: str, dilations: Sequence[int] | None) -> tuple[tuple[int, ...], ...]:
-    if x.ndim != 4:
+               auto_pad: str, dilations: Sequence[int] | None, layout: str = "NCHW") -> tuple[tuple[int, ...], ...]:
+    if x.ndim != (5 if layout == "NCHWc" else 4):
         raise NotImplementedError(f"pooling: only 2-D pooling (4-D NCHW input) is supported, got {x.ndim}-D")
     k = tuple(int(v) for v in kernel_shape)
     s = tuple(strides) if strides is not None else (1, 1)
@@ -259,24 +259,35 @@ def _pool_args(x: Tensor, kernel_shape: Sequence[int], strides: Sequence[int] | 
 
 def MaxPool(x: Tensor, *, auto_pad: str = "NOTSET", ceil_mode: int = 0, dilations: Sequence[int] | None = None,
             kernel_shape: Sequence[int] = (), pads: Sequence[int] | None = None, storage_order: int = 0,
-            strides: Sequence[int] | None = None) -> Tensor:
-    k, s, d, p = _pool_args(x, kernel_shape, strides, pads, auto_pad, dilations)
+            strides: Sequence[int] | None = None, tex_layout: str = "NCHW") -> Tensor:
+    k, s, d, p = _pool_args(x, kernel_shape, strides, pads, auto_pad, dilations, tex_layout)
     return T.max_pool2d(x, k, s, p, d, ceil_mode=bool(ceil_mode))
 
 
 def AveragePool(x: Tensor, *, auto_pad: str = "NOTSET", ceil_mode: int = 0, count_include_pad: int = 0,
                 dilations: Sequence[int] | None = None, kernel_shape: Sequence[int] = (),
-                pads: Sequence[int] | None = None, strides: Sequence[int] | None = None) -> Tensor:
-    k, s, d, p = _pool_args(x, kernel_shape, strides, pads, auto_pad, dilations)
+                pads: Sequence[int] | None = None, strides: Sequence[int] | None = None,
+                tex_layout: str = "NCHW") -> Tensor:
+    k, s, d, p = _pool_args(x, kernel_shape, strides, pads, auto_pad, dilations, tex_layout)
     return T.avg_pool2d(x, k, s, p, d, ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad))
 
 
-def GlobalAveragePool(x: Tensor) -> Tensor:
-    return T.global_avg_pool2d(x) if x.ndim == 4 else T.reduce_mean(x, tuple(range(2, x.ndim)), keepdims=True)
+# tex_layout="NCHWc": x is NCHW[b]c (passes/layout.py); the pool runs over axes 2 and 3 and keeps the block
+def GlobalAveragePool(x: Tensor, tex_layout: str = "NCHW") -> Tensor:
+    if x.ndim == 4 or tex_layout == "NCHWc":
+        return T.global_avg_pool2d(x)
+    return T.reduce_mean(x, tuple(range(2, x.ndim)), keepdims=True)
 
 
-def GlobalMaxPool(x: Tensor) -> Tensor:
-    return T.global_max_pool2d(x) if x.ndim == 4 else T.reduce_max(x, tuple(range(2, x.ndim)), keepdims=True)
+def GlobalMaxPool(x: Tensor, tex_layout: str = "NCHW") -> Tensor:
+    if x.ndim == 4 or tex_layout == "NCHWc":
+        return T.global_max_pool2d(x)
+    return T.reduce_max(x, tuple(range(2, x.ndim)), keepdims=True)
+
+
+def LayoutTransform(x: Tensor, *, src: str, dst: str) -> Tensor:
+    """tex's own node (passes/layout.py): x from layout src to dst, "NCHW" or "NCHW<b>c"."""
+    return T.layout_transform(x, src, dst)
 
 
 def BatchNormalization(x: Tensor, scale: Tensor, b: Tensor, mean: Tensor, var: Tensor, *, epsilon: float = 1e-5,
@@ -555,6 +566,7 @@ OPS: dict[str, dict[int, Lowering]] = {
     "ReduceSum": {1: ReduceSum1, 13: ReduceSum}, "ReduceMax": {1: ReduceMax1, 18: ReduceMax},
     "ReduceMin": {1: ReduceMin1, 18: ReduceMin}, "ReduceProd": {1: ReduceProd1, 18: ReduceProd},
     "Resize": {10: Resize10, 11: Resize}, "Upsample": {7: Upsample7, 9: Resize10},
+    "tex.LayoutTransform": {1: LayoutTransform},
 }
 
 # inputs that must be compile-time constants (passed as numpy arrays), by op and lowering function

@@ -63,6 +63,8 @@ def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
     if w not in g.constants or (b and b not in g.constants) or x in g.constants:
         return None
     xshape, xdtype = g.types[x]
+    if len(xshape) == 5 and "tex_data_layout" in conv.attrs:  # blocked by passes/layout.py: the NCHW task
+        xshape = (xshape[0], xshape[1] * xshape[4], xshape[2], xshape[3])
     wshape = tuple(int(d) for d in g.constants[w].shape)
     if len(xshape) != 4 or xdtype != "float32" or len(wshape) != 4:
         return None
@@ -79,6 +81,26 @@ def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
     if 1 < group < xshape[1] and wshape[1] * group == xshape[1] and wshape[0] % group == 0:
         return "group_conv2d_nchw", common + (True, bool(res))  # any group size: outputs padded to whole blocks
     return None
+
+
+def conv_blocks(n: Node, g: Graph, in_block: int | None) -> tuple[int, int] | None:
+    """The (input, output) channel blocks of conv node `n` in a blocked-layout graph (passes/layout.py), or
+    None when its kernel is not the blocked `conv2d_nchw` template. The output block is the config's oc_bn
+    (the tuned record under `apply_history_best`, else the default); the input takes its producer's block
+    `in_block` when that divides the channels, since converting the input would cost a pass over it."""
+    import tex.ops.x86.templates  # noqa: F401  (registers the templates)
+    from tex.tune.template import lookup
+    call = template_call(n, g)
+    if call is None or call[0] != "conv2d_nchw":
+        return None
+    name, args = call
+    t = lookup(name)
+    cfg = t.resolve(args) or t.space(args).default()
+    ic_bn, oc_bn = int(cfg.value("ic_bn")), int(cfg.value("oc_bn"))
+    channels = args[0][1]
+    if in_block is not None and channels % in_block == 0:
+        ic_bn = in_block
+    return ic_bn, oc_bn
 
 
 def _dense_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:

@@ -43,6 +43,7 @@ from tex.ops.elemwise import (
     sqrt,
     tanh,
 )
+from tex.ops.layout import layout_transform, parse_layout
 from tex.ops.nn import (
     avg_pool2d,
     batch_matmul,
@@ -86,4 +87,5 @@ __all__ = [
     "round",
     "rsqrt", "schedule_default", "sigmoid", "softmax", "split", "sqrt", "squeeze", "strided_slice", "subtract",
     "take", "tanh", "transpose", "where",
+    "layout_transform", "parse_layout",
 ]

@@ -2,7 +2,7 @@
 
 - injective stages (tags elemwise / broadcast / injective) that are not outputs are inlined into their consumers;
 - an injective root stage: outer axes fused and run in parallel, the last axis split by the vector width and
-  vectorized (the tail is guarded);
+  vectorized (the tail is guarded); a layout transform into NCHW[b]c vectorizes its channel block instead;
 - a reduction: outer spatial axes fused and parallel; for products and convolutions (dense, matmul, conv2d,
   pool...) the last spatial axis is split by the vector width and its inner part moved inside the reduction
   and vectorized, so each reduction step updates a vector of outputs;
@@ -13,8 +13,11 @@
 
 from __future__ import annotations
 
+import math
+
 from tex.lang import dtypes
 from tex.lang.tensor import ComputeOp, IterVar, Tensor
+from tex.ops.layout import parse_layout
 from tex.ops.schedule_common import extent as _extent
 from tex.ops.schedule_common import inline_injective
 from tex.ops.schedule_opencl import schedule_default_opencl
@@ -68,6 +71,32 @@ def schedule_injective(st: Stage) -> IterVar | None:
     return _parallel_outer(st, axes[:-1] or [last], work)
 
 
+def schedule_layout_transform(st: Stage) -> None:
+    """NCHW[a]c -> NCHW[b]c (a may be absent): n, co, h fused and parallel, then w, then the block axis split by
+    v = the largest divisor of gcd(a, b) (of b from NCHW) within the vector width, the inner v vectorized: a
+    blocked source is copied one contiguous vector at a time; from NCHW, w is split by 8 and unrolled around
+    the vector so each row of w is read 8 channels at a time. -> NCHW, or v < 4, is `schedule_injective`."""
+    op = st.op
+    assert isinstance(op, ComputeOp)
+    attrs = dict(op.attrs)
+    a, b = parse_layout(str(attrs["src_layout"])), parse_layout(str(attrs["dst_layout"]))
+    g = 0 if b is None else b if a is None else math.gcd(a, b)
+    v = max((d for d in range(1, min(g, _lanes(op)) + 1) if g % d == 0), default=0)
+    if v < 4:
+        schedule_injective(st)
+        return
+    n, co, h, w, ci = op.axis
+    cio, cii = _split_if(st, ci, v)
+    wo, wi = _split_if(st, w, 8) if a is None else (None, w)
+    if a is None:
+        st.reorder(n, co, h, *([wo] if wo else []), *([cio] if cio else []), wi, cii)
+        st.unroll(wi)
+    else:
+        st.reorder(n, co, h, w, *([cio] if cio else []), cii)
+    st.vectorize(cii)
+    _parallel_outer(st, [n, co, h], _work(list(op.axis)))
+
+
 def schedule_reduce(st: Stage) -> None:
     """Outer spatial axes parallel; products and convolutions vectorize their last spatial axis."""
     op = st.op
@@ -84,6 +113,11 @@ def schedule_reduce(st: Stage) -> None:
         st.reorder(*spatial[:-1], lo, *red, li)
         st.vectorize(li)
         _parallel_outer(st, spatial[:-1] or [lo], work)
+    elif op.tag in VECTOR_REDUCE_TAGS and ext is not None and ext >= 4 and lanes % ext == 0:
+        # a short power-of-two last axis (the 8 of an NCHW8c pool) is one vector as it is
+        st.reorder(*spatial[:-1], *red, last)
+        st.vectorize(last)
+        _parallel_outer(st, spatial[:-1], work)
     else:
         _parallel_outer(st, spatial, work)
 
@@ -163,6 +197,8 @@ def schedule_default(outs: Tensor | list[Tensor], target: object = "llvm") -> Sc
             schedule_conv(st)
         elif op.reduce_axis:
             schedule_reduce(st)
+        elif "dst_layout" in dict(op.attrs):
+            schedule_layout_transform(st)
         else:
             schedule_injective(st)
     return s

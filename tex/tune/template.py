@@ -79,16 +79,24 @@ class Template:
             raise TuneError(f"template '{self.name}' must return (schedule, [tensors]), got {type(out).__name__}")
         return out[0], list(out[1])
 
-    def __call__(self, *args: Any) -> tuple[Schedule, list[Tensor]]:
+    def resolve(self, args: tuple[Any, ...]) -> Config | None:
+        """The config a call with `args` uses: the best record under `apply_history_best`, else None (the
+        default; the dispatch context says once why no record applied)."""
         ctx = current_dispatch()
         if ctx is None:
-            return self.instantiate(args)
+            return None
         config, why = ctx.query(self, normalize_args(args))
-        if config is None:
-            if why:
-                warnings.warn(why, RuntimeWarning, stacklevel=2)
-            return self.instantiate(args, fallback=True)
-        return self.instantiate(args, config)
+        if config is None and why:
+            warnings.warn(why, RuntimeWarning, stacklevel=3)
+        return config
+
+    def __call__(self, *args: Any) -> tuple[Schedule, list[Tensor]]:
+        return self.instantiate(args, self.resolve(args))
+
+    def call_with_config_of(self, args: tuple[Any, ...], task_args: tuple[Any, ...]) -> tuple[Schedule, list[Tensor]]:
+        """Instantiate with `args` under the config resolved for `task_args` (same config space): a variant
+        of a tuned task, e.g. the conv with blocked layouts built with its NCHW task's tuned config."""
+        return self.instantiate(args, self.resolve(task_args))
 
 
 def template(name: str, reference: Callable[..., Any] | None = None,

@@ -3,12 +3,15 @@
 The NCHW input and OIHW weights are repacked into channel blocks so that the innermost loop is a vector
 of `oc_bn` output channels: `out[n, oc, oh, ow, ocb] += data[n, ic, oh*s + kh*d, ow*s + kw*d, icb] *
 weight[oc, ic, kh, kw, icb, ocb]`, with a register tile of `reg_n` output columns times one vector of
-output channels accumulated in a local stage (TVM's conv2d_NCHWc schedule for x86). The result is
-unpacked back to NCHW, so the operator is a drop-in replacement for a plain NCHW conv2d.
+output channels accumulated in a local stage (TVM's conv2d_NCHWc schedule for x86). By default the result
+is unpacked back to NCHW, so the operator is a drop-in replacement for a plain NCHW conv2d; a model whose
+activations stay blocked between convs (onnx_import/passes/layout.py) takes and returns NCHW[b]c directly
+(`data_blocked`, `out_blocked`), so no kernel repacks them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +19,7 @@ import numpy as np
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
 from tex.ops.nn.conv2d import conv_output_hw
+from tex.ops.x86.isa import vector_lanes
 from tex.schedule import Schedule
 
 
@@ -36,7 +40,7 @@ class Conv2dNCHWc:
 
     data: Tensor
     weight: Tensor
-    data_pack: Tensor
+    data_pack: Tensor  # the padded, blocked input: a stage, or `data` itself when that is blocked and unpadded
     weight_pack: Tensor
     conv: Tensor
     out: Tensor
@@ -44,13 +48,17 @@ class Conv2dNCHWc:
     residual: Tensor | None = None
 
 
-def default_blocking(in_channels: int, out_channels: int, out_width: int) -> Conv2dBlocking:
-    """Blocks that divide the channel counts (16 lanes where possible) and a register tile dividing ow if one fits."""
+def default_blocking(in_channels: int, out_channels: int, out_width: int, lanes: int | None = None) -> Conv2dBlocking:
+    """Channel blocks of one vector register (`lanes` float32, the host's by default: 16 on AVX-512, 8 on
+    AVX2) where they divide the channel counts, and a register tile dividing ow if one fits. One vector of
+    output channels per block leaves registers for a row of reg_n accumulators on either ISA."""
+    v = lanes or vector_lanes("float32")
+
     def block(c: int) -> int:
-        return next(b for b in (16, 8, 4, 2, 1) if c % b == 0) if c % 16 else 16
+        return next(b for b in (v, 16, 8, 4, 2, 1) if c % b == 0)
 
     reg_n = next((r for r in (8, 7, 14, 6, 4) if out_width % r == 0), 8)
-    return Conv2dBlocking(ic_bn=block(in_channels) if in_channels >= 16 else in_channels,
+    return Conv2dBlocking(ic_bn=block(in_channels) if in_channels >= v else in_channels,
                           oc_bn=block(out_channels), reg_n=reg_n)
 
 
@@ -71,6 +79,7 @@ def conv2d_nchwc(
     strides: tuple[int, int] = (1, 1), padding: tuple[int, int, int, int] = (0, 0, 0, 0),
     dilation: tuple[int, int] = (1, 1), blocking: Conv2dBlocking = Conv2dBlocking(), bias: bool = False,
     activation: str | None = None, dtype: str = "float32", prepacked_weight: bool = False, residual: bool = False,
+    data_blocked: bool = False, out_blocked: bool = False,
 ) -> Conv2dNCHWc:
     """A conv2d with NCHW data and OIHW weights computed in the NCHW[ic_bn]c / OIHW[ic_bn]i[oc_bn]o layouts.
 
@@ -79,6 +88,8 @@ def conv2d_nchwc(
     (`pack_conv_weight`, once, for constant weights) and `weight_pack` is that argument, not a stage.
     With `residual` an NCHW tensor of the output's shape is added before the activation (a ResNet block's
     shortcut), so the sum is written once instead of in a separate pass.
+    `shape` is always the logical NCHW shape; with `data_blocked` the data argument is NCHW[ic_bn]c,
+    (N, C/ic_bn, H, W, ic_bn), and with `out_blocked` the output (and the residual) is NCHW[oc_bn]c.
     """
     n, c, h, w = shape
     oc, ic, kh, kw = weight_shape
@@ -95,16 +106,20 @@ def conv2d_nchwc(
         raise ValueError(f"conv2d_nchwc: output would be {oh}x{ow}; check kernel size, padding and stride")
     hp, wp = h + pt + pb, w + pl + pr
 
-    data = dsl.placeholder(shape, dtype=dtype, name="data")
+    data = dsl.placeholder((n, c // icb, h, w, icb) if data_blocked else shape, dtype=dtype, name="data")
     weight = dsl.placeholder(weight_shape, dtype=dtype, name="weight")
     zero = dsl.const(0, dtype)
 
     def pad_pack(b: object, co: object, y: object, x: object, ci: object) -> object:
         yy, xx = y - pt, x - pl  # type: ignore[operator]
         inside = dsl.all(yy >= 0, yy < h, xx >= 0, xx < w)  # type: ignore[operator]
-        return dsl.if_then_else(inside, data[b, co * icb + ci, yy, xx], zero)  # type: ignore[index,operator]
+        v = data[b, co, yy, xx, ci] if data_blocked else data[b, co * icb + ci, yy, xx]  # type: ignore[index,operator]
+        return dsl.if_then_else(inside, v, zero)
 
-    data_pack = dsl.compute((n, c // icb, hp, wp, icb), pad_pack, name="data_pack", tag="layout")
+    if data_blocked and not any(padding):
+        data_pack = data
+    else:
+        data_pack = dsl.compute((n, c // icb, hp, wp, icb), pad_pack, name="data_pack", tag="layout")
     if prepacked_weight:
         weight = weight_pack = dsl.placeholder((oc // ocb, c // icb, kh, kw, icb, ocb), dtype=dtype,
                                                name="weight_packed")
@@ -122,21 +137,29 @@ def conv2d_nchwc(
             * weight_pack[o, rc // icb, ry, rx, rc % icb, oo], axis=[rc, ry, rx]),
         name="conv", tag="conv2d_nchwc")
     bias_t = dsl.placeholder((oc,), dtype=dtype, name="bias") if bias else None
-    res_t = dsl.placeholder((n, oc, oh, ow), dtype=dtype, name="residual") if residual else None
+    out_shape = (n, oc // ocb, oh, ow, ocb) if out_blocked else (n, oc, oh, ow)
+    res_t = dsl.placeholder(out_shape, dtype=dtype, name="residual") if residual else None
+    if activation not in (None, "relu"):
+        raise ValueError(f"conv2d_nchwc: activation must be None or 'relu', got {activation!r}")
 
-    def unpack(b: object, o: object, y: object, x: object) -> object:
-        v = conv[b, o // ocb, y, x, o % ocb]  # type: ignore[index,operator]
+    def epilogue(v: object, channel: object, at: tuple[object, ...]) -> object:
         if bias_t is not None:
-            v = v + bias_t[o]
+            v = v + bias_t[channel]  # type: ignore[operator,index]
         if res_t is not None:
-            v = v + res_t[b, o, y, x]
-        if activation == "relu":
-            v = dsl.max(v, zero)
-        elif activation is not None:
-            raise ValueError(f"conv2d_nchwc: activation must be None or 'relu', got {activation!r}")
-        return v
+            v = v + res_t[at]  # type: ignore[operator,index]
+        return dsl.max(v, zero) if activation == "relu" else v
 
-    out = dsl.compute((n, oc, oh, ow), unpack, name="out", tag="conv2d_nchw")
+    if out_blocked:
+        if bias_t is None and res_t is None and activation is None:
+            out = conv  # nothing to unpack or add: the blocked conv is the output
+        else:
+            out = dsl.compute(out_shape, lambda b, o, y, x, oo: epilogue(conv[b, o, y, x, oo], o * ocb + oo,
+                                                                           (b, o, y, x, oo)),
+                              name="out", tag="conv2d_nchwc_out")
+    else:
+        out = dsl.compute(out_shape, lambda b, o, y, x: epilogue(conv[b, o // ocb, y, x, o % ocb], o,
+                                                                  (b, o, y, x)),
+                          name="out", tag="conv2d_nchw")
     return Conv2dNCHWc(data, weight, data_pack, weight_pack, conv, out, bias_t, res_t)
 
 
@@ -164,21 +187,40 @@ def schedule_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking 
     b = blocking
     conv, out = t.conv, t.out
     schedule_register_tile(s, conv, b)
-    # The output (unpack, bias, activation) is computed from conv right after each of its row blocks.
-    on, oo, oy, ox = s[out].op.axis
-    ooo, ooi = s[out].split(oo, b.oc_bn)
-    s[out].reorder(on, ooo, oy, ooi, ox)
-    s[out].vectorize(ox)
-    outer = s[out].fuse(on, ooo, oy)
-    s[conv].compute_at(s[out], outer)
-    dn, dc, *_, dci = s[t.data_pack].op.axis
-    s[t.data_pack].vectorize(dci)
+    if out is conv:  # blocked output without epilogue: the register-tiled conv is the last stage
+        cn, co, cy, *_ = s[conv].leaf_iter_vars
+        outer = s[conv].fuse(cn, co, cy)
+    elif len(out.shape) == 5:  # blocked output: the epilogue runs on each finished row block, vectorized
+        on, oo, oy, ox, ob = s[out].op.axis
+        s[out].vectorize(ob)
+        outer = s[out].fuse(on, oo, oy)
+        s[conv].compute_at(s[out], outer)
+    else:  # the output (unpack, bias, activation) is computed from conv right after each of its row blocks
+        on, oo, oy, ox = s[out].op.axis
+        ooo, ooi = s[out].split(oo, b.oc_bn)
+        s[out].reorder(on, ooo, oy, ooi, ox)
+        s[out].vectorize(ox)
+        outer = s[out].fuse(on, ooo, oy)
+        s[conv].compute_at(s[out], outer)
+    pads = t.data_pack is not t.data  # a stage, unless the data came blocked and needs no padding
+    if pads:
+        dn, dc, dy, dx, dci = s[t.data_pack].op.axis
+        if len(t.data.shape) == 4 and b.ic_bn % 4 == 0:
+            # NCHW -> blocked is a transpose of (channel, column) tiles: each vector gathers one column's
+            # channels, so 8 columns are unrolled around it and every row of the source is read in 8s
+            lanes = math.gcd(vector_lanes(t.data.dtype), b.ic_bn)
+            dxo, dxi = s[t.data_pack].split(dx, 8)
+            dco, dci = s[t.data_pack].split(dci, lanes)
+            s[t.data_pack].reorder(dn, dc, dy, dxo, dco, dxi, dci)
+            s[t.data_pack].unroll(dxi)
+        s[t.data_pack].vectorize(dci)
     packs_weight = t.weight_pack is not t.weight  # a stage, unless the weight came prepacked
     if packs_weight:
         wo, *_, woo = s[t.weight_pack].op.axis
         s[t.weight_pack].vectorize(woo)
     if b.parallel:
-        s[out].parallel(outer)
-        s[t.data_pack].parallel(s[t.data_pack].fuse(dn, dc))
+        s[out if out is not conv else conv].parallel(outer)
+        if pads:
+            s[t.data_pack].parallel(s[t.data_pack].fuse(dn, dc))
         if packs_weight:
             s[t.weight_pack].parallel(wo)

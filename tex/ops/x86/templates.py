@@ -22,6 +22,7 @@ import numpy as np
 
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
+from tex.ops.layout import parse_layout
 from tex.ops.nn.conv2d import conv_output_hw
 from tex.ops.x86.batch_matmul import BatchMatmulBlocking, batch_matmul, schedule_batch_matmul
 from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc, unpack_conv_weight
@@ -166,18 +167,41 @@ def _conv_flop(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[in
 
 def _conv_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
               dilation: Sequence[int], bias: bool = False, activation: str | None = None,
-              dtype: str = "float32", prepacked_weight: bool = False, residual: bool = False) -> Callable[..., Array]:
+              dtype: str = "float32", prepacked_weight: bool = False, residual: bool = False,
+              data_layout: str = "NCHW", out_layout: str = "NCHW") -> Callable[..., Array]:
+    ob = _layout_block(out_layout, "out_layout")
+
     def ref(x: Array, w: Array, *rest: Array) -> Array:
         if prepacked_weight:
             w = unpack_conv_weight(w)
+        if x.ndim == 5:
+            x = unblock(x)
         v = conv2d_reference(x, w, strides, padding, dilation)
         if bias:
             v = v + rest[0][None, :, None, None]
         if residual:
-            v = v + rest[-1]
-        return _act(v, activation).astype(dtype)
+            v = v + (unblock(rest[-1]) if rest[-1].ndim == 5 else rest[-1])
+        v = _act(v, activation).astype(dtype)
+        return block(v, ob) if ob else v
 
     return ref
+
+
+def _layout_block(layout: str, what: str) -> int | None:
+    """The channel block of "NCHW<b>c", None for "NCHW"."""
+    return parse_layout(layout, "conv2d_nchw", what)
+
+
+def block(x: Array, b: int) -> Array:
+    """NCHW -> NCHW[b]c in numpy."""
+    n, c, h, w = x.shape
+    return np.ascontiguousarray(x.reshape(n, c // b, b, h, w).transpose(0, 1, 3, 4, 2))
+
+
+def unblock(x: Array) -> Array:
+    """NCHW[b]c -> NCHW in numpy."""
+    n, cb, h, w, b = x.shape
+    return np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3).reshape(n, cb * b, h, w))
 
 
 def _divisors_among(n: int, cands: Sequence[int]) -> list[int]:
@@ -188,10 +212,18 @@ def _divisors_among(n: int, cands: Sequence[int]) -> list[int]:
 def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int] = (1, 1),
                 padding: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1), bias: bool = False,
                 activation: str | None = None, dtype: str = "float32",
-                prepacked_weight: bool = False, residual: bool = False) -> tuple[Schedule, list[Tensor]]:
+                prepacked_weight: bool = False, residual: bool = False, data_layout: str = "NCHW",
+                out_layout: str = "NCHW") -> tuple[Schedule, list[Tensor]]:
     """NCHWc conv; with `prepacked_weight` the weight argument is `pack_conv_weight(w, ic_bn, oc_bn)` of the
     config (its shape tells the blocks), as the ONNX executor passes constant weights, packed once; with
-    `residual` an argument of the output's shape is added before the activation."""
+    `residual` an argument of the output's shape is added before the activation. `data_layout` and
+    `out_layout` "NCHW<b>c" make the data / output (and residual) blocked by b, which then overrides the
+    config's ic_bn / oc_bn: a model keeps its activations blocked between convs with the tuned config of
+    the plain-NCHW task (`shape` stays the logical NCHW shape)."""
+    in_block, out_block = _layout_block(data_layout, "data_layout"), _layout_block(out_layout, "out_layout")
+    for blk, ch, what in ((in_block, shape[1], "data_layout"), (out_block, wshape[0], "out_layout")):
+        if blk is not None and ch % blk:
+            raise ValueError(f"conv2d_nchw: {what} block {blk} does not divide the {ch} channels")
     cfg = get_config()
     _, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
     dflt = default_blocking(shape[1], wshape[0], ow)
@@ -202,10 +234,11 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[0])
     cfg.define_split("reg_n", ow, policy="candidate", candidate=regs, default=_pick(dflt.reg_n, regs))
     cfg.define_knob("unroll_kw", [True, False], default=True)
-    blocking = Conv2dBlocking(cfg["ic_bn"].val, cfg["oc_bn"].val, cfg["reg_n"].size[-1], cfg["unroll_kw"].val)
+    blocking = Conv2dBlocking(in_block or cfg["ic_bn"].val, out_block or cfg["oc_bn"].val, cfg["reg_n"].size[-1],
+                              cfg["unroll_kw"].val)
     t = conv2d_nchwc(tuple(shape), tuple(wshape), tuple(strides), tuple(padding), tuple(dilation),  # type: ignore[arg-type]
                      blocking, bias=bias, activation=activation, dtype=dtype, prepacked_weight=prepacked_weight,
-                     residual=residual)
+                     residual=residual, data_blocked=in_block is not None, out_blocked=out_block is not None)
     s = create_schedule(t.out)
     schedule_conv2d_nchwc(s, t, blocking)
     return s, [t.data, t.weight, *([t.bias] if t.bias is not None else []),

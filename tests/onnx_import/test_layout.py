@@ -1,0 +1,187 @@
+"""The blocked-layout pass (passes/layout.py): NCHW[b]c kept from conv to conv, conversions only where needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from helpers import ort_run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+import tex
+from tex.onnx_import import load
+from tex.onnx_import.passes import optimize
+from tex.onnx_import.passes.layout import convert_layout, count_transforms
+from tex.onnx_import.tasks import conv_blocks
+
+
+class Net:
+    """A small ONNX graph built node by node with random weights."""
+
+    def __init__(self, shape: tuple[int, ...], seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.shape = shape
+        self.k = 0
+
+    def _name(self, p: str) -> str:
+        self.k += 1
+        return f"{p}{self.k}"
+
+    def const(self, arr: np.ndarray) -> str:
+        name = self._name("c")
+        self.inits.append(numpy_helper.from_array(arr.astype(np.float32), name))
+        return name
+
+    def op(self, op: str, *ins: str, **attrs: object) -> str:
+        out = self._name(op.lower())
+        self.nodes.append(helper.make_node(op, list(ins), [out], name=out, **attrs))
+        return out
+
+    def conv(self, x: str, cin: int, cout: int, k: int = 3, pad: int = 1, stride: int = 1) -> str:
+        w = self.const(self.rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k))
+        b = self.const(self.rng.standard_normal(cout) * 0.1)
+        return self.op("Conv", x, w, b, pads=[pad] * 4, strides=[stride] * 2, kernel_shape=[k, k])
+
+    def model(self, *outputs: str) -> onnx.ModelProto:
+        g = helper.make_graph(self.nodes, "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, self.shape)],
+                              [helper.make_empty_tensor_value_info(o) for o in outputs], self.inits)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _check(m: onnx.ModelProto, seed: int = 1, **kw: object) -> tex.onnx_import.Executor:
+    exe = tex.compile(m, **kw)
+    x = np.random.default_rng(seed).standard_normal(exe.plan.inputs[0].shape).astype(np.float32)
+    got = exe.run({"x": x})
+    want = ort_run(m, {"x": x})
+    assert list(got) == [o.name for o in m.graph.output]
+    for name, w in zip(got, want):
+        assert got[name].shape == w.shape, name
+        np.testing.assert_allclose(got[name], w, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(w).max())))
+    return exe
+
+
+def _resnet_block() -> onnx.ModelProto:
+    n = Net((1, 3, 20, 20))
+    a = n.op("Relu", n.conv("x", 3, 16, k=3, pad=1))
+    p = n.op("MaxPool", a, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    b = n.op("Relu", n.conv(p, 16, 32, k=1, pad=0))
+    c = n.conv(b, 32, 16)
+    d = n.op("Relu", n.op("Add", c, p))  # the shortcut: fused into c's conv, read blocked
+    e = n.op("Flatten", n.op("GlobalAveragePool", d))
+    w = n.const(n.rng.standard_normal((16, 10)))
+    return n.model(n.op("MatMul", e, w))
+
+
+def test_resnet_block_stays_blocked_between_convs() -> None:
+    m = _resnet_block()
+    exe = _check(m)
+    g = exe.graph
+    convs = [n for n in g.nodes if n.members[0].op_type == "Conv"]
+    assert all(n.members[0].attrs.get("tex_out_layout", "").startswith("NCHW") for n in convs)
+    # one conversion into the first conv, one out of the global pool for Flatten: none between the convs
+    assert count_transforms(g) == 2, str(g)
+    pool = next(n for n in g.nodes if n.op_type == "MaxPool")
+    assert pool.attrs["tex_layout"] == "NCHWc" and len(g.types[pool.outputs[0]][0]) == 5
+    assert "tex.LayoutTransform" in str(g)
+
+
+def test_blocked_layout_off_keeps_nchw() -> None:
+    exe = _check(_resnet_block(), blocked_layout=False)
+    assert count_transforms(exe.graph) == 0
+    assert all(len(t[0]) != 5 for t in exe.graph.types.values())
+
+
+def test_blocked_values_that_are_graph_outputs_keep_name_and_layout() -> None:
+    n = Net((1, 8, 12, 12))
+    a = n.op("Relu", n.conv("x", 8, 16))
+    b = n.conv(a, 16, 16)
+    c = n.op("Sigmoid", b)  # carried blocked, and a graph output
+    exe = _check(n.model(a, c, n.conv(c, 16, 8)))
+    for o in exe.output_names:
+        assert len(exe.graph.types[o][0]) == 4
+
+
+def test_concat_of_whole_blocks_is_carried_and_others_convert() -> None:
+    n = Net((1, 16, 10, 10))
+    a, b = n.conv("x", 16, 16), n.conv("x", 16, 32)
+    cat = n.op("Concat", a, b, axis=1)
+    out1 = n.conv(cat, 48, 16)
+    odd = n.conv("x", 16, 6, k=1, pad=0)  # 6 channels: no block of 16 divides them
+    cat2 = n.op("Concat", out1, odd, axis=1)
+    exe = _check(n.model(n.conv(cat2, 22, 8)))
+    g = exe.graph
+    first = next(x for x in g.nodes if x.op_type == "Concat")
+    assert len(g.types[first.outputs[0]][0]) == 5  # carried: both inputs are whole blocks
+
+
+def test_per_channel_constants_are_blocked_at_compile_time() -> None:
+    n = Net((1, 16, 9, 9))
+    a = n.op("MaxPool", n.conv("x", 16, 16), kernel_shape=[2, 2], strides=[1, 1])
+    s = n.op("Mul", a, n.const(n.rng.standard_normal((16, 1, 1))))
+    t = n.op("Add", s, n.const(np.array(0.5)))
+    exe = _check(n.model(n.conv(t, 16, 16)))
+    g = exe.graph
+    assert count_transforms(g) == 2  # into the first conv, out of the last
+    assert any(len(a.shape) == 5 for a in g.constants.values())
+
+
+def test_broadcast_that_is_not_per_channel_converts_back() -> None:
+    n = Net((1, 8, 6, 6))
+    a = n.conv("x", 8, 8)
+    row = n.op("Add", a, n.const(n.rng.standard_normal((1, 1, 6, 1))))  # broadcast along H: not blockable
+    exe = _check(n.model(n.conv(row, 8, 8)))
+    add = next(x for x in exe.graph.nodes if x.op_type == "Add")
+    assert len(exe.graph.types[add.outputs[0]][0]) == 4
+
+
+def test_producer_block_is_reused_by_the_consumer() -> None:
+    n = Net((1, 16, 8, 8))
+    a = n.conv("x", 16, 32)
+    g = optimize(load(n.model(n.conv(a, 32, 16))))
+    chosen: list[tuple[int | None, tuple[int, int]]] = []
+
+    def choose(node, graph, in_block):  # type: ignore[no-untyped-def]
+        ib, ob = conv_blocks(node, graph, in_block) or (0, 0)
+        ob = 4 if not chosen else ob  # no default picks 4 for 32 channels
+        chosen.append((in_block, (ib, ob)))
+        return ib, ob
+
+    out = convert_layout(g, choose)
+    assert chosen[1][0] == 4 and chosen[1][1][0] == 4  # the second conv reads the first's 4-blocks as they are
+    assert count_transforms(out) == 2
+
+
+def test_tuned_block_sizes_are_followed(tmp_path: object) -> None:
+    """A tuning record with oc_bn=8 for one conv: that conv writes NCHW8c and the model stays correct."""
+    from tex import tune
+    from tex.onnx_import import extract_tasks
+    n = Net((1, 16, 8, 8))
+    m = n.model(n.conv(n.op("Relu", n.conv("x", 16, 32)), 32, 16))
+    task = next(t for t in extract_tasks(m) if t.args[1][0] == 32).create()
+    cfg = next(c for c in task.config_space if c.value("oc_bn") == 8)
+    log = f"{tmp_path}/log.jsonl"
+    tune.append_records(log, [tune.Record(task.name, task.args, str(task.target), task.target.fingerprint(),
+                                          task.config_space.version(), cfg.to_json(), (1e-3,))])
+    exe = _check(m, tuning_log=log)
+    layouts = [x.members[0].attrs.get("tex_out_layout") for x in exe.graph.nodes if x.members[0].op_type == "Conv"]
+    second = next(t for t in extract_tasks(m) if t.args[1][0] == 16).create()
+    assert layouts == ["NCHW8c", f"NCHW{second.config_space.default().value('oc_bn')}c"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(c1=st.sampled_from([4, 8, 12, 16, 24, 32]), c2=st.sampled_from([4, 8, 16, 20, 32]),
+       hw=st.integers(3, 9), pool=st.booleans(), residual=st.booleans(), seed=st.integers(0, 99))
+def test_random_conv_chains_match_onnxruntime(c1: int, c2: int, hw: int, pool: bool, residual: bool,
+                                              seed: int) -> None:
+    n = Net((1, 3, hw, hw), seed)
+    a = n.op("Relu", n.conv("x", 3, c1))
+    if pool:
+        a = n.op("AveragePool", a, kernel_shape=[2, 2], strides=[1, 1], pads=[0, 0, 1, 1])
+    b = n.op("Relu", n.conv(a, c1, c2, k=1, pad=0))
+    c = n.conv(b, c2, c1)
+    if residual:
+        c = n.op("Relu", n.op("Add", c, a))
+    _check(n.model(n.op("GlobalMaxPool", c)), seed)
