@@ -21,6 +21,15 @@ CASES: list[tuple[str, tuple[Any, ...]]] = [
     ("conv2d_nchw", ((2, 3, 12, 12), (16, 3, 5, 5), (2, 2), (2, 2, 2, 2), (1, 1), False, None, "float32")),
     ("conv2d_nchw", ((1, 24, 7, 7), (40, 24, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True, "relu", "float32", True)),
     ("conv2d_nchw", ((1, 8, 6, 6), (16, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False, None, "float32", True, True)),
+    # blocked data / output (passes/layout.py): by the config's blocks (a model's tuning task) or explicit ones
+    ("conv2d_nchw", ((1, 16, 8, 8), (32, 16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True, "relu", "float32", True,
+                     False, "NCHWc", "NCHWc")),
+    ("conv2d_nchw", ((1, 16, 6, 6), (16, 16, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), True, "relu", "float32", True,
+                     True, "NCHWc", "NCHWc")),
+    ("conv2d_nchw", ((1, 16, 6, 7), (8, 16, 3, 3), (2, 2), (1, 0, 1, 2), (1, 1), False, None, "float32", True,
+                     False, "NCHW4c", "NCHW")),
+    ("conv2d_nchw", ((1, 8, 6, 6), (24, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), False, None, "float32", True,
+                     False, "NCHW", "NCHW8c")),
     ("conv2d_nchw_direct", ((1, 8, 10, 10), (12, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), "float32")),
     ("conv2d_nchw_direct", ((1, 4, 9, 9), (6, 4, 3, 3), (2, 2), (0, 0, 0, 0), (2, 2), "float32")),
     ("depthwise_conv2d_nchw", ((1, 8, 15, 15), (8, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), True, "relu", "float32")),
@@ -52,3 +61,15 @@ def test_template_flop_counts() -> None:
     conv = tune.create_task("conv2d_nchw", ((1, 16, 8, 8), (32, 16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False,
                                             None, "float32"))
     assert conv.flop == 2 * 32 * 16 * 9 * 8 * 8
+
+
+@pytest.mark.parametrize(("layouts", "prepacked", "match"), [
+    (("NCHW8c", "NCHW"), True, "data_layout block 8 does not divide the 12 channels"),
+    (("NCHW", "NCHW5c"), True, "out_layout block 5 does not divide the 16 channels"),
+    (("NCHWc", "NCHWc"), False, "need prepacked_weight=True"),
+    (("NHWC", "NCHW"), True, "data_layout must be 'NCHW' or 'NCHW<b>c'"),
+])
+def test_conv_layout_errors(layouts: tuple[str, str], prepacked: bool, match: str) -> None:
+    args = ((1, 12, 6, 6), (16, 12, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False, None, "float32", prepacked, False)
+    with pytest.raises(ValueError, match=match):
+        tune.create_task("conv2d_nchw", args + layouts).instantiate(None)

@@ -60,10 +60,10 @@ def _template_spec(n: Node, g: Graph) -> KernelSpec | None:
     x, w = head.inputs[0], head.inputs[1]
     b = head.inputs[2] if len(head.inputs) > 2 and head.inputs[2] else ""
     wv = g.constants[w]
+    # the best record of the task under apply_history_best (else the default config), built in the blocks
+    # that passes/layout.py chose for this node, if it is blocked
     layouts = (head.attrs["tex_data_layout"], head.attrs["tex_out_layout"]) if "tex_data_layout" in head.attrs else ()
-    # the best record of the NCHW task under apply_history_best (else the default config), in the blocked
-    # layouts that passes/layout.py chose for this node, if any
-    s, args = lookup(name).call_with_config_of(targs + layouts, targs)
+    s, args = lookup(name).call_with_config_of(targs[:len(targs) - len(layouts)] + layouts, targs)
     wshape = tuple(int(d) for d in args[1].shape)
     extra: list[str | np.ndarray] = []  # bias, shortcut
     if name in ("conv2d_nchw", "group_conv2d_nchw"):

@@ -75,7 +75,9 @@ def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
     group = a.get("group", 1)
     common = (xshape, wshape, strides, pads, dil, bool(b), act, "float32")
     if group == 1:
-        return "conv2d_nchw", common + (True, bool(res))
+        # blocked by passes/layout.py: the task measures the kernel blocked in its config's blocks, no repacking
+        blocked = ("NCHWc", "NCHWc") if "tex_data_layout" in conv.attrs else ()
+        return "conv2d_nchw", common + (True, bool(res), *blocked)
     if group == xshape[1] and wshape[1] == 1 and not res:
         return "depthwise_conv2d_nchw", common
     if 1 < group < xshape[1] and wshape[1] * group == xshape[1] and wshape[0] % group == 0:
@@ -94,6 +96,7 @@ def conv_blocks(n: Node, g: Graph, in_block: int | None) -> tuple[int, int] | No
     if call is None or call[0] != "conv2d_nchw":
         return None
     name, args = call
+    args = args + ("NCHWc", "NCHWc")  # the task of the conv blocked (this node is not converted yet)
     t = lookup(name)
     cfg = t.resolve(args) or t.space(args).default()
     ic_bn, oc_bn = int(cfg.value("ic_bn")), int(cfg.value("oc_bn"))
@@ -139,6 +142,7 @@ def _flop(name: str, args: tuple[Any, ...]) -> int:
 
 
 def model_tasks(g: Graph) -> list[ModelTask]:
+    """The tasks of an optimised graph after passes/layout.py (blocked convs have blocked tasks)."""
     found: dict[TemplateCall, int] = {}
     for n in g.nodes:
         call = template_call(n, g)
@@ -147,7 +151,8 @@ def model_tasks(g: Graph) -> list[ModelTask]:
     return [ModelTask(name, args, _flop(name, args), count) for (name, args), count in found.items()]
 
 
-def extract_tasks(model: Any, target: str = "llvm", shapes: Mapping[str, Sequence[int]] | None = None) -> list[Any]:
+def extract_tasks(model: Any, target: str = "llvm", shapes: Mapping[str, Sequence[int]] | None = None,
+                  blocked_layout: bool = True) -> list[Any]:
     """The distinct tunable kernels of `model` as ModelTasks (template, args, flop, count), heaviest first.
 
     `task.create(target)` makes the tex.tune Task of the x86 templates; a log of these tasks applies when the
@@ -155,8 +160,12 @@ def extract_tasks(model: Any, target: str = "llvm", shapes: Mapping[str, Sequenc
     """
     from tex.onnx_import.importer import load
     from tex.onnx_import.passes import optimize
+    from tex.onnx_import.passes.layout import convert_layout
     if str(target).split()[0] != "llvm":
         raise NotImplementedError(f"extract_tasks: model tuning templates exist for 'llvm' only, got '{target}'")
     g = model if isinstance(model, Graph) else load(model, shapes=shapes)
-    tasks = model_tasks(optimize(g))
+    g = optimize(g)
+    if blocked_layout:  # which convs run blocked does not depend on the configs: the default ones decide
+        g = convert_layout(g, conv_blocks)
+    tasks = model_tasks(g)
     return sorted(tasks, key=lambda t: -t.flop * t.count)

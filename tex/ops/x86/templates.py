@@ -169,9 +169,9 @@ def _conv_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int
               dilation: Sequence[int], bias: bool = False, activation: str | None = None,
               dtype: str = "float32", prepacked_weight: bool = False, residual: bool = False,
               data_layout: str = "NCHW", out_layout: str = "NCHW") -> Callable[..., Array]:
-    ob = _layout_block(out_layout, "out_layout")
-
     def ref(x: Array, w: Array, *rest: Array) -> Array:
+        # "NCHWc": blocked by the config, as the prepacked weight's (.., ic_bn, oc_bn) shape tells
+        ob = int(w.shape[5]) if out_layout == "NCHWc" else _layout_block(out_layout, "out_layout")
         if prepacked_weight:
             w = unpack_conv_weight(w)
         if x.ndim == 5:
@@ -190,6 +190,12 @@ def _conv_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int
 def _layout_block(layout: str, what: str) -> int | None:
     """The channel block of "NCHW<b>c", None for "NCHW"."""
     return parse_layout(layout, "conv2d_nchw", what)
+
+
+def _config_block(layout: str, what: str, knob: int) -> int | None:
+    """The block of a conv's data/output layout: "NCHWc" is blocked by the config's knob (a tuning task that
+    measures the kernel as it runs inside a blocked model), "NCHW<b>c" by b, "NCHW" not at all."""
+    return knob if layout == "NCHWc" else _layout_block(layout, what)
 
 
 def block(x: Array, b: int) -> Array:
@@ -218,12 +224,11 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     config (its shape tells the blocks), as the ONNX executor passes constant weights, packed once; with
     `residual` an argument of the output's shape is added before the activation. `data_layout` and
     `out_layout` "NCHW<b>c" make the data / output (and residual) blocked by b, which then overrides the
-    config's ic_bn / oc_bn: a model keeps its activations blocked between convs with the tuned config of
-    the plain-NCHW task (`shape` stays the logical NCHW shape)."""
-    in_block, out_block = _layout_block(data_layout, "data_layout"), _layout_block(out_layout, "out_layout")
-    for blk, ch, what in ((in_block, shape[1], "data_layout"), (out_block, wshape[0], "out_layout")):
-        if blk is not None and ch % blk:
-            raise ValueError(f"conv2d_nchw: {what} block {blk} does not divide the {ch} channels")
+    config's ic_bn / oc_bn; "NCHWc" blocks them by the config's own ic_bn / oc_bn (needs the prepacked
+    weight): the tuning task of a conv inside a blocked model (onnx_import/passes/layout.py), whose tuned
+    config then builds it in the blocks the model has. `shape` stays the logical NCHW shape."""
+    if "NCHWc" in (data_layout, out_layout) and not prepacked_weight:
+        raise ValueError("conv2d_nchw: layouts blocked by the config ('NCHWc') need prepacked_weight=True")
     cfg = get_config()
     _, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
     dflt = default_blocking(shape[1], wshape[0], ow)
@@ -234,6 +239,11 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[0])
     cfg.define_split("reg_n", ow, policy="candidate", candidate=regs, default=_pick(dflt.reg_n, regs))
     cfg.define_knob("unroll_kw", [True, False], default=True)
+    in_block = _config_block(data_layout, "data_layout", cfg["ic_bn"].val)
+    out_block = _config_block(out_layout, "out_layout", cfg["oc_bn"].val)
+    for blk, ch, what in ((in_block, shape[1], "data_layout"), (out_block, wshape[0], "out_layout")):
+        if blk is not None and ch % blk:
+            raise ValueError(f"conv2d_nchw: {what} block {blk} does not divide the {ch} channels")
     blocking = Conv2dBlocking(in_block or cfg["ic_bn"].val, out_block or cfg["oc_bn"].val, cfg["reg_n"].size[-1],
                               cfg["unroll_kw"].val)
     t = conv2d_nchwc(tuple(shape), tuple(wshape), tuple(strides), tuple(padding), tuple(dilation),  # type: ignore[arg-type]
