@@ -2,8 +2,15 @@
 
 A subclass implements `next_batch(n)` (configs not measured yet), and optionally `update(inputs,
 results)` and `has_next()`. `tune()` never raises for a failed measurement: failures are results with
-infinite cost. After the search the `top_k` best configs are measured again with `final_repeat` repeats,
-and the best of those re-measurements is declared the best config.
+infinite cost. After the search the `top_k` best configs, and the template's default config, are measured
+again, interleaved: `final_rounds` rounds, each timing every candidate once (in a rotated order) with a share
+of `final_repeat` repeats, so that a load spike hits all candidates alike. The candidate with the lowest
+median over all its re-measured repeats is declared the best config, so tuning never declares a config that
+ran slower than the default in the same re-measurement. Each candidate's re-measurement is reported to the
+callbacks as one result holding all its repeats: more repeats than a search measurement, so that
+`record.pick_best` (and `apply_history_best`) rank that config by it; configs of the search that measured
+faster than the chosen one's re-measured cost are re-measured with the finalists in a further pass, so that
+the log's best is the tuner's choice.
 """
 
 from __future__ import annotations
@@ -16,12 +23,14 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from tex.errors import TuneError
-from tex.tune.measure import MeasureInput, MeasureOption, MeasureResult, measure_option
+from tex.tune.measure import MeasureErrorKind, MeasureInput, MeasureOption, MeasureResult, measure_option
 from tex.tune.record import Record, load_records
 from tex.tune.space import Config
 from tex.tune.task import Task
 
 Callback = Callable[["Tuner", list[MeasureInput], list[MeasureResult]], None]
+
+MAX_FINAL_PASSES = 3  # re-measurements of the finalists at the end of tune(), see Tuner._final
 
 
 class Tuner:
@@ -43,6 +52,7 @@ class Tuner:
         self.started = time.monotonic()
         self.budget_s: float | None = None
         self.n_trial = 0
+        self.resumed: list[tuple[MeasureInput, MeasureResult]] = []  # what resume() learnt from a log
 
     # -- what subclasses provide
     def next_batch(self, batch_size: int) -> list[Config]:
@@ -79,22 +89,25 @@ class Tuner:
                 continue
             self.visited.add(cfg.index)
             inputs.append(MeasureInput(self.task, cfg))
-            from tex.tune.measure import MeasureErrorKind
-
             results.append(MeasureResult(r.costs, MeasureErrorKind(r.error), r.error_msg, r.all_cost, r.timestamp))
         if inputs:
             self._note(inputs, results)
             self.update(inputs, results)
+            self.resumed += zip(inputs, results, strict=True)
         return len(inputs)
 
     def tune(self, n_trial: int, measure_option: MeasureOption | None = None, early_stopping: int | None = None,
              callbacks: Sequence[Callback] = (), budget_s: float | None = None,
-             resume: str | os.PathLike[str] | None = None, top_k: int = 3, final_repeat: int | None = None
-             ) -> Config | None:
+             resume: str | os.PathLike[str] | None = None, top_k: int = 3, final_repeat: int | None = None,
+             final_rounds: int = 3) -> Config | None:
         """Measure up to `n_trial` new configs (or until `budget_s` seconds or `early_stopping` trials without
-        improvement); returns the best config, also in `best_config` / `best_cost`."""
+        improvement), then re-measure the `top_k` best and the default config (`top_k` < 2: no
+        re-measurement) in `final_rounds` interleaved rounds of `final_repeat` repeats in all (default: 3x
+        the runner's); returns the best config, also in `best_config` / `best_cost`."""
         if n_trial < 1:
             raise TuneError(f"tune: n_trial must be >= 1, got {n_trial}")
+        if final_rounds < 1:
+            raise TuneError(f"tune: final_rounds must be >= 1, got {final_rounds}")
         mo = measure_option or _default_measure_option()
         self.started, self.budget_s, self.n_trial = time.monotonic(), budget_s, n_trial
         if resume is not None:
@@ -125,7 +138,7 @@ class Tuner:
                     last_improvement = self.trials
                 if early_stopping is not None and self.trials - last_improvement >= early_stopping:
                     break
-            self._final(mo, measured, top_k, final_repeat, callbacks)
+            self._final(mo, measured, top_k, final_repeat, callbacks, final_rounds)
         except KeyboardInterrupt:
             self.interrupted = True  # every finished measurement is already logged by the callbacks
         finally:
@@ -134,18 +147,81 @@ class Tuner:
         return self.best_config
 
     def _final(self, mo: MeasureOption, measured: list[tuple[MeasureInput, MeasureResult]], top_k: int,
-               final_repeat: int | None, callbacks: Sequence[Callback]) -> None:
-        good = sorted((r.cost, i) for i, (_, r) in enumerate(measured) if r.ok)[:top_k]
-        if len(good) < 2:
+               final_repeat: int | None, callbacks: Sequence[Callback], rounds: int = 3) -> None:
+        """Re-measure the best `top_k` configs of the search and the default config, interleaved, and declare
+        the one with the lowest median the best.
+
+        In the log, a config measured only in the search keeps its search cost: one that looked faster there
+        than the chosen config's re-measured cost (the machine got busier) would outrank it in `pick_best`. Such
+        configs (up to `top_k` a pass, fastest first) join the finalists and all are re-measured together
+        again, at most `MAX_FINAL_PASSES` passes."""
+        inputs = self._finalists(measured, top_k)
+        if len(inputs) < 2:
             return
-        inputs = [measured[i][0] for _, i in good]
-        results = mo.measure(inputs, repeat=final_repeat or 3 * mo.runner.repeat)
-        for cb in callbacks:
-            cb(self, inputs, results)
-        ok = [(r.cost, inp) for inp, r in zip(inputs, results, strict=True) if r.ok]
-        if ok:
-            cost, inp = min(ok, key=lambda x: x[0])
-            self.best_cost, self.best_config = cost, inp.config
+        # in all at least the runner's repeats: pick_best keeps the measurement with the most repeats per config
+        total = max(final_repeat or 3 * mo.runner.repeat, mo.runner.repeat)
+        searched: dict[int, tuple[float, MeasureInput]] = {}
+        for inp, r in [*self.resumed, *measured]:
+            if r.ok and r.cost < searched.get(inp.config.index, (math.inf, inp))[0]:
+                searched[inp.config.index] = (r.cost, inp)
+        for _ in range(MAX_FINAL_PASSES):
+            results = remeasure_interleaved(mo, inputs, rounds, -(-total // rounds))
+            for cb in callbacks:
+                cb(self, inputs, results)
+            ok = [(r.cost, n, inp) for n, (inp, r) in enumerate(zip(inputs, results, strict=True)) if r.ok]
+            if not ok:
+                return
+            cost, _, best = min(ok, key=lambda x: (x[0], x[1]))  # a tie goes to the better-ranked one
+            self.best_cost, self.best_config = cost, best.config
+            done = {inp.config.index for inp in inputs}
+            extra = [inp for c, inp in sorted(searched.values(), key=lambda x: x[0])
+                     if c < cost and inp.config.index not in done][:top_k]
+            if not extra:
+                return
+            inputs = [inp for _, _, inp in sorted(ok, key=lambda x: (x[0], x[1]))] + extra
+
+    def _finalists(self, measured: list[tuple[MeasureInput, MeasureResult]], top_k: int) -> list[MeasureInput]:
+        """The `top_k` (>= 2) fastest distinct configs of the search, best first, then the default config
+        unless it is among them or failed."""
+        if top_k < 2:
+            return []
+        best: dict[int, tuple[float, MeasureInput]] = {}
+        failed: set[int] = set()
+        for inp, r in measured:
+            if not r.ok:
+                failed.add(inp.config.index)
+            elif inp.config.index not in best or r.cost < best[inp.config.index][0]:
+                best[inp.config.index] = (r.cost, inp)
+        out = [inp for _, inp in sorted(best.values(), key=lambda x: x[0])[:top_k]]
+        if not out:
+            return []
+        default = self.space.default()
+        if default.index not in failed and all(inp.config.index != default.index for inp in out):
+            out.append(MeasureInput(self.task, default))
+        return out
+
+
+def remeasure_interleaved(mo: MeasureOption, inputs: list[MeasureInput], rounds: int, repeat: int
+                          ) -> list[MeasureResult]:
+    """Measure `inputs` in `rounds` rounds of `repeat` repeats each, every round all of them (the order rotated
+    by one per round); per input one result holding all its repeats, or its first error. Each round builds the
+    inputs again: a LocalRunner times a kernel once, in the worker that built it."""
+    costs: list[list[float]] = [[] for _ in inputs]
+    spent = [0.0] * len(inputs)
+    errors: dict[int, MeasureResult] = {}
+    for r in range(rounds):
+        order = [(r + n) % len(inputs) for n in range(len(inputs))]
+        order = [n for n in order if n not in errors]
+        if not order:
+            break
+        for n, res in zip(order, mo.measure([inputs[n] for n in order], repeat=repeat), strict=True):
+            spent[n] += res.all_cost
+            if res.ok:
+                costs[n] += res.costs
+            else:
+                errors[n] = res
+    return [errors.get(n) or MeasureResult(tuple(costs[n]), MeasureErrorKind.NO_ERROR, "", spent[n])
+            for n in range(len(inputs))]
 
 
 def _default_measure_option() -> MeasureOption:
