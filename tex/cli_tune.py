@@ -133,8 +133,6 @@ def tune_tasks(tasks: list[Any], opts: argparse.Namespace, counts: list[int] | N
             tuner.tune(trials[n - 1], mo, early_stopping=opts.early_stopping, budget_s=budgets[n - 1],
                        resume=opts.log, callbacks=[tune.callback.log_to_file(opts.log),
                                                    tune.callback.progress_bar(trials[n - 1], prefix)])
-            if default.ok and default.cost < tuner.best_cost:
-                tuner.best_cost, tuner.best_config = default.cost, task.config_space.default()
             rows.append({"task": task, "trials": tuner.trials, "errors": tuner.errors,
                          "default": task.flop / default.cost / 1e9 if default.ok else 0.0,
                          "best": tuner.best_gflops, "config": tuner.best_config,

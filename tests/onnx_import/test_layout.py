@@ -4,51 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from helpers import ort_run
+from helpers import Net, ort_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx import TensorProto, helper, numpy_helper
 
 import tex
 from tex.onnx_import import load
 from tex.onnx_import.passes import optimize
 from tex.onnx_import.passes.layout import convert_layout, count_transforms
 from tex.onnx_import.tasks import conv_blocks
-
-
-class Net:
-    """A small ONNX graph built node by node with random weights."""
-
-    def __init__(self, shape: tuple[int, ...], seed: int = 0) -> None:
-        self.rng = np.random.default_rng(seed)
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self.shape = shape
-        self.k = 0
-
-    def _name(self, p: str) -> str:
-        self.k += 1
-        return f"{p}{self.k}"
-
-    def const(self, arr: np.ndarray) -> str:
-        name = self._name("c")
-        self.inits.append(numpy_helper.from_array(arr.astype(np.float32), name))
-        return name
-
-    def op(self, op: str, *ins: str, **attrs: object) -> str:
-        out = self._name(op.lower())
-        self.nodes.append(helper.make_node(op, list(ins), [out], name=out, **attrs))
-        return out
-
-    def conv(self, x: str, cin: int, cout: int, k: int = 3, pad: int = 1, stride: int = 1) -> str:
-        w = self.const(self.rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k))
-        b = self.const(self.rng.standard_normal(cout) * 0.1)
-        return self.op("Conv", x, w, b, pads=[pad] * 4, strides=[stride] * 2, kernel_shape=[k, k])
-
-    def model(self, *outputs: str) -> onnx.ModelProto:
-        g = helper.make_graph(self.nodes, "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, self.shape)],
-                              [helper.make_empty_tensor_value_info(o) for o in outputs], self.inits)
-        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def _check(m: onnx.ModelProto, seed: int = 1, **kw: object) -> tex.onnx_import.Executor:
