@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import tex
 from tex.onnx_import import load
-from tex.onnx_import.passes import fold_scale_shift
+from tex.onnx_import.passes import fold_batchnorm, fold_scale_shift
 
 
 def _check(m: object) -> tex.onnx_import.Executor:
@@ -75,3 +75,18 @@ def test_random_chains_fold_and_match_onnxruntime(ops: list[str], cout: int, per
     m = n.model(y)
     assert fold_scale_shift(load(m)).op_counts() == {"Conv": 1}
     _check(m)
+
+
+def test_standalone_batchnorm_becomes_scale_shift_and_stays_blocked() -> None:
+    """DenseNet's pre-activation BN (after a Concat, not a Conv): Mul + Add that fold into the next kernels."""
+    n = Net((1, 8, 7, 7))
+    cat = n.op("Concat", n.conv("x", 8, 8), n.conv("x", 8, 16), axis=1)
+    stats = [n.const(v) for v in (n.rng.uniform(0.5, 2, 24), n.rng.standard_normal(24), n.rng.standard_normal(24),
+                                  n.rng.uniform(0.5, 2, 24))]
+    y = n.op("Relu", n.op("BatchNormalization", cat, *stats, epsilon=1e-3))
+    m = n.model(n.conv(y, 24, 8))
+    g = fold_batchnorm(load(m))
+    assert "BatchNormalization" not in g.op_counts() and g.op_counts()["Mul"] == 1
+    exe = _check(m)
+    bn = next(x for x in exe.graph.nodes if "Mul" in [m.op_type for m in x.members])
+    assert len(exe.graph.types[bn.outputs[0]][0]) == 5  # carried in the convs' blocked layout
