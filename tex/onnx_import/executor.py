@@ -235,21 +235,68 @@ def _spec_key(n: Node, g: Graph) -> Any:
     return tuple(parts)
 
 
+def concat_slots(g: Graph) -> dict[str, tuple[str, int]]:
+    """Concat inputs that can be computed in place: value -> (concat output, byte offset in it).
+
+    A Concat whose inputs are contiguous slices of its output (every dimension before the axis is 1: batch-1
+    channel concats, NCHW or blocked) costs nothing when each input's kernel writes into its slice. Each input
+    must be a distinct value computed by a kernel of its own (not a graph input, output, constant or view, and
+    not placed in another concat); an input that is itself such a concat nests (DenseNet's growing concats).
+    """
+    producers = g.producers()
+    slots: dict[str, tuple[str, int]] = {}
+    for n in g.nodes:
+        if n.op_type != "Concat" or n.fused or n.outputs[0] in g.outputs or len(set(n.inputs)) != len(n.inputs):
+            continue
+        shape, dtype = g.types[n.outputs[0]]
+        axis = int(n.attrs.get("axis", 0)) % len(shape)
+        if any(d != 1 for d in shape[:axis]):
+            continue
+        ok = True
+        for i in n.inputs:
+            p = producers.get(i)
+            if (p is None or i in g.outputs or i in g.constants or i in slots or _is_view(p, g) or is_fallback(p)
+                    or len([o for o in p.outputs if o]) != 1 or g.types[i][1] != dtype):
+                ok = False
+        if not ok:
+            continue
+        at = 0
+        for i in n.inputs:
+            slots[i] = (n.outputs[0], at)
+            at += int(np.prod(g.types[i][0], dtype=np.int64)) * np.dtype(dtype).itemsize
+    return slots
+
+
 def build_plan(g: Graph, target: str = "llvm") -> tuple[ExecutionPlan, MemoryPlan, list[str]]:
     """Kernels, steps and planned buffers for an optimised graph."""
+    outs = set(g.outputs)
     buffers: dict[str, int] = {}
     meta: list[dict[str, Any]] = []
     constants: dict[int, np.ndarray] = {}
     root: dict[int, int] = {}
 
-    def buf(name: str | None, shape: tuple[int, ...], dtype: str, kind: str, view_of: int | None = None) -> int:
+    def buf(name: str | None, shape: tuple[int, ...], dtype: str, kind: str, view_of: int | None = None,
+            offset: int = 0) -> int:
+        """A new buffer; a view's `offset` is in bytes from the start of its root's storage."""
         bid = len(meta)
         meta.append({"name": name or f"const{bid}", "shape": tuple(int(d) for d in shape), "dtype": dtype,
-                     "kind": kind, "view_of": view_of})
+                     "kind": kind, "view_of": view_of, "offset": offset})
         if name is not None:
             buffers[name] = bid
         root[bid] = root[view_of] if view_of is not None else bid
         return bid
+
+    slots = concat_slots(g)  # concat inputs written straight into their slice of the concat's buffer
+
+    def place(name: str) -> int:
+        """The buffer of computed value `name`: its own, or a view into the concat buffer that holds it."""
+        if name in buffers:
+            return buffers[name]
+        if name not in slots:
+            return buf(name, *g.types[name], "output" if name in outs else "intermediate")
+        whole, at = slots[name]
+        outer = place(whole)
+        return buf(name, *g.types[name], "intermediate", view_of=root[outer], offset=meta[outer]["offset"] + at)
 
     def value(name: str) -> int:
         if name in buffers:
@@ -268,13 +315,15 @@ def build_plan(g: Graph, target: str = "llvm") -> tuple[ExecutionPlan, MemoryPla
     cache: dict[Any, int] = {}
     steps: list[PlanStep] = []
     step_io: list[tuple[list[int], list[int]]] = []
-    outs = set(g.outputs)
     for n in g.nodes:
         if _is_view(n, g):
             src = value(n.inputs[0])
             o = n.outputs[0]
             buf(o, *g.types[o], meta[src]["kind"] if meta[src]["kind"] != "output" else "intermediate",
-                view_of=root[src])
+                view_of=root[src], offset=meta[src]["offset"])
+            continue
+        if n.op_type == "Concat" and all(i in slots for i in n.inputs):
+            place(n.outputs[0])  # its inputs were computed in place: nothing to do
             continue
         spec = kernel_spec(n, g, target)
         key = (spec.kind, _spec_key(n, g) if spec.kind != "onnx.reference" else n.name)
@@ -297,8 +346,8 @@ def build_plan(g: Graph, target: str = "llvm") -> tuple[ExecutionPlan, MemoryPla
                 bid = buf(None, bnd.shape, str(bnd.dtype), "constant")
                 constants[bid] = bnd
             elif is_out:
-                bid = buf(bnd, *g.types[bnd], "output" if bnd in outs else "intermediate")
-                outs_ids.append(bid)
+                bid = place(bnd)
+                outs_ids.append(root[bid])
             else:
                 bid = value(bnd)
                 ins.append(root[bid])
@@ -321,12 +370,12 @@ def build_plan(g: Graph, target: str = "llvm") -> tuple[ExecutionPlan, MemoryPla
         else:
             storage_of[b] = len(storage_sizes)
             storage_sizes.append(max(ALIGN, int(np.prod(m["shape"], dtype=np.int64)) * np.dtype(m["dtype"]).itemsize))
-    plan_buffers = [PlanBuffer(b, m["name"], m["shape"], m["dtype"], m["kind"], storage_of[root[b]], 0,
+    plan_buffers = [PlanBuffer(b, m["name"], m["shape"], m["dtype"], m["kind"], storage_of[root[b]], m["offset"],
                                m["view_of"]) for b, m in enumerate(meta)]
     inputs = [PlanIO(nm, buffers[nm], *g.types[nm]) for nm in g.inputs]
     outputs = [PlanIO(nm, value(nm), *g.types[nm]) for nm in g.outputs]
     plan_buffers += [PlanBuffer(b, meta[b]["name"], meta[b]["shape"], meta[b]["dtype"], meta[b]["kind"],
-                                storage_of[root[b]], 0, meta[b]["view_of"])
+                                storage_of[root[b]], meta[b]["offset"], meta[b]["view_of"])
                      for b in range(len(plan_buffers), len(meta))]
     plan = ExecutionPlan(kernels, steps, plan_buffers, storage_sizes, constants, inputs, outputs, str(target))
     return plan, mem, kinds

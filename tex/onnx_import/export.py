@@ -46,7 +46,8 @@ def plan_to_graph(plan: ExecutionPlan, name: str = "model") -> Graph:
         return b
 
     def ref(buf_id: int) -> Ref:
-        b = root(buffers[buf_id])
+        v = buffers[buf_id]
+        b = root(v)
         if b.id in inputs:
             return Ref(Space.INPUT, inputs[b.id])
         if b.id in outputs and b.kind == "output":
@@ -54,7 +55,7 @@ def plan_to_graph(plan: ExecutionPlan, name: str = "model") -> Graph:
         if b.id in const_index:
             return Ref(Space.CONST, const_index[b.id])
         if b.kind == "intermediate":
-            return Ref(Space.ARENA, offset=base[b.storage] + b.offset)
+            return Ref(Space.ARENA, offset=base[b.storage] + v.offset)  # a view's offset counts from its root
         raise NotImplementedError(f"export: buffer '{b.name}' (kind {b.kind}) has no place at run time")
 
     steps = [(st.kernel, tuple(ref(a) for a in st.args)) for st in plan.steps]
