@@ -5,12 +5,17 @@
 Prints the best GFLOP/s after 16/32/64/... trials, the tuning throughput (trials per second, worker
 start-up included), and then the tuned kernel (built from the log with apply_history_best), numpy and
 onnxruntime (a Gemm node with A and B as inputs, like tex's kernel, which repacks B on every call)
-interleaved, with medians and ratios. --more N continues the same log for N more trials.
+interleaved, with medians and ratios. --more N continues the same log for N more trials; --trials 0 only
+times the best config of an existing --log. The tuned
+kernel is also timed as the tuner timed it (time_evaluator, 3 x 3 calls, median) in this process, to tell
+the selection bias of "best in tuning" (the maximum of noisy measurements) from a slower final run; the
+load average is printed before tuning and before the final timing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -25,6 +30,7 @@ from peak import measure_peak
 import tex
 import tex.ops.x86.templates as templates
 from tex import tune
+from tex.tune.record import load_records
 
 
 def ort_gemm(n: int):
@@ -77,12 +83,16 @@ def main() -> None:
     log = opts.log or str(Path(tempfile.mkdtemp()) / "tune_gemm.jsonl")
     task = tune.create_task("matmul", (n, n, n, "float32"))
     print(f"{task}: {len(task.config_space)} configs; log {log}", file=sys.stderr)
-    curve, secs = tune_curve(task, opts.trials, log, opts.seed)
+    load0 = os.getloadavg()[0]
+    if opts.trials == 0 and not (opts.log and Path(opts.log).exists()):
+        p.error("--trials 0 times the best config of an existing --log, which is missing")
+    curve, secs = tune_curve(task, opts.trials, log, opts.seed) if opts.trials else ([], 0.0)
     if opts.more:
         more, secs2 = tune_curve(task, opts.more, log, opts.seed + 1)
         curve += [max(curve[-1], v) for v in more]
         secs += secs2
 
+    best = min((r for r in load_records(log) if r.ok), key=lambda r: r.cost)
     with tune.apply_history_best(log):
         s, args = templates.matmul(n, n, n, "float32")
     f = tex.build(s, args, name="gemm_tuned")
@@ -94,6 +104,9 @@ def main() -> None:
     np.testing.assert_allclose(c_tex, a @ b, rtol=1e-3, atol=1e-2)
     sess = ort_gemm(n)
     np.testing.assert_allclose(sess.run(None, {"A": a, "B": b})[0], a @ b, rtol=1e-3, atol=1e-2)
+    load1 = os.getloadavg()[0]
+    time.sleep(0.5)  # numpy's idle OpenBLAS thread spins (sched_yield) ~0.1 s after a call: let it stop
+    as_tuned = f.time_evaluator(number=3, repeat=3)(a, b, c_tex).median
     t = harness.interleave({"tex tuned": lambda: f(a, b, c_tex), "numpy": lambda: np.matmul(a, b, out=c_np),
                             "onnxruntime Gemm": lambda: sess.run(None, {"A": a, "B": b})}, opts.rounds, 5)
     peak = measure_peak()
@@ -103,7 +116,10 @@ def main() -> None:
           f"{peak[0] if peak else float('nan'):.0f} GFLOP/s")
     marks = [m for m in (16, 32, 64, 128, 256, 400) if m <= len(curve)]
     print(harness.table([[str(m), f"{curve[m - 1]:.1f}"] for m in marks], ["trials", "best GFLOP/s (in tuning)"]))
-    print(f"tuning: {len(curve)} trials in {secs:.0f} s = {len(curve) / secs:.2f} trials/s")
+    print(f"tuning: {len(curve)} trials in {secs:.0f} s = {len(curve) / max(secs, 1e-9):.2f} trials/s; load "
+          f"average {load0:.1f} before tuning, {load1:.1f} before timing")
+    print(f"best config {best.config}: {flop / best.cost / 1e9:.1f} GFLOP/s in tuning, "
+          f"{flop / as_tuned / 1e9:.1f} timed the same way now (time_evaluator 3 x 3, median)")
     rows = [[k, f"{v.median * 1e3:.2f}", f"{g[k]:.1f}", f"{g['tex tuned'] / g[k]:.2f}x"] for k, v in t.items()]
     print(harness.table(rows, ["kernel", "ms (median)", "GFLOP/s", "tex / this"]))
 

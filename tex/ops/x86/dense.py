@@ -4,6 +4,8 @@ Weights are constants in a model, so they are repacked once, outside the kernel,
 `Wp[j // bn, k, j % bn]` (see `pack_dense_weight`); the kernel reads one panel row per k as `bn`
 contiguous floats. The reduction runs in a `local` buffer holding one `tile_m x bn` register tile,
 computed at the output's tile loop, and the bias and activation are applied as that tile is written out.
+The accumulation covers M rounded up to whole tiles (x's row index clamped; extra rows never stored), so
+the k loop carries no row guard (one per row there makes LLVM spill the tile on every k step).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
+from tex.ops.x86.matmul import padded_rows, schedule_gemm_tile
 from tex.schedule import Schedule
 
 ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
@@ -21,12 +24,17 @@ ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
 
 @dataclass(frozen=True)
 class DenseBlocking:
-    """Register tile (tile_m rows x bn columns), k unrolling, and whether the tile loop runs in parallel."""
+    """Register tile (tile_m rows x bn columns), k unrolling, and whether the tile loop runs in parallel.
+
+    The defaults are the AVX-512 blocking; `vector` splits the tile's columns into native vectors of that
+    many lanes (0: one vector of bn), as `MatmulBlocking.vector`.
+    """
 
     tile_m: int = 8
     bn: int = 32
     unroll_k: int = 4
     parallel: bool = True
+    vector: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,15 +59,25 @@ def pack_dense_weight(w: np.ndarray, bn: int, layout: str = "NK") -> np.ndarray:
 
 
 def dense(M: int, N: int, K: int, bn: int = 32, bias: bool = False, activation: str | None = None,
-          dtype: str = "float32") -> Dense:
-    """x (M, K), packed weight (ceil(N / bn), K, bn), optional bias (N,) -> act(x @ W^T + bias) (M, N)."""
+          dtype: str = "float32", tile_m: int = 1) -> Dense:
+    """x (M, K), packed weight (ceil(N / bn), K, bn), optional bias (N,) -> act(x @ W^T + bias) (M, N).
+
+    Pass the schedule's tile_m: the accumulation covers M rounded up to it."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"dense: activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if tile_m < 1:
+        raise ValueError(f"dense: tile_m must be >= 1, got {tile_m}")
     x = dsl.placeholder((M, K), dtype=dtype, name="x")
-    w = dsl.placeholder((-(-N // bn), K, bn), dtype=dtype, name="weight")
+    panels = -(-N // bn)
+    w = dsl.placeholder((panels, K, bn), dtype=dtype, name="weight")
     k = dsl.reduce_axis((0, K), name="k")
-    acc = dsl.compute((M, N), lambda i, j: dsl.sum(x[i, k] * w[j // bn, k, j % bn], axis=k), name="acc",
-                      tag="dense")
+    mp = padded_rows(M, tile_m)
+
+    def row(i: object) -> object:
+        return i if mp == M else dsl.min(i, M - 1)  # padded rows re-read row M-1; they are never stored
+
+    acc = dsl.compute((mp, panels * bn), lambda i, j: dsl.sum(x[row(i), k] * w[j // bn, k, j % bn], axis=k),
+                      name="acc", tag="dense")
     b = dsl.placeholder((N,), dtype=dtype, name="bias") if bias else None
 
     def epilogue(i: object, j: object) -> object:
@@ -90,12 +108,6 @@ def schedule_dense(s: Schedule, d: Dense, blocking: DenseBlocking = DenseBlockin
     s[d.out].vectorize(ji)
     s[d.acc].set_scope("local")
     s[d.acc].compute_at(s[d.out], tile)
-    ci, cj = s[d.acc].op.axis
-    (ck,) = s[d.acc].op.reduce_axis
-    ko, ki = s[d.acc].split(ck, b.unroll_k)
-    s[d.acc].reorder(ko, ki, ci, cj)
-    s[d.acc].vectorize(cj)
-    s[d.acc].unroll(ci)
-    s[d.acc].unroll(ki)
+    schedule_gemm_tile(s, d.acc, bn, b.unroll_k, b.vector)
     if b.parallel:
         s[d.out].parallel(tile)

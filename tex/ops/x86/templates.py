@@ -1,7 +1,10 @@
 """Tuning templates for the llvm target: the x86 kernels of this package with their blocking as knobs.
 
-Each default config is the hand-chosen blocking of the kernel's module (good on AVX-512 without tuning);
-tuning searches around it. Templates take plain, JSON-friendly arguments so that records round-trip:
+Each default config is the hand-chosen blocking of the kernel's module; tuning searches around it. The
+matmul, dense and batch_matmul tiles are sized to the host's vector registers (isa.register_tiles: 6 x 16
+first on AVX2, 8 x 32 on AVX-512), so those spaces differ between hosts, never between runs on one host
+(a record's space version tells them apart). Templates take plain, JSON-friendly arguments so that records
+round-trip:
 
     matmul(M, N, K, dtype)                                      C = A @ B, B packed in the kernel
     dense(M, N, K, bias, activation, dtype)                     act(x @ W^T + b), W prepacked (see pack_dense_weight)
@@ -15,6 +18,7 @@ tuning searches around it. Templates take plain, JSON-friendly arguments so that
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,7 +38,8 @@ from tex.ops.x86.group_conv2d import (
     schedule_group_conv2d_nchwc,
     unpack_group_conv_weight,
 )
-from tex.ops.x86.matmul import MatmulBlocking, matmul_packed, schedule_matmul_packed
+from tex.ops.x86.isa import register_tiles, vector_lanes
+from tex.ops.x86.matmul import MatmulBlocking, host_blocking, matmul_packed, schedule_matmul_packed
 from tex.schedule import Schedule, create_schedule
 from tex.tune import get_config, template
 
@@ -64,23 +69,44 @@ def _pick(default: int, cands: list[list[int]]) -> list[int]:
 
 
 # ---------------------------------------------------------------- matmul
+def _tiles(M: int, N: int) -> list[str]:
+    """The host's register tiles ("rows x cols", isa.register_tiles) that fit M and N; at least one."""
+    lanes = vector_lanes()
+    tiles = register_tiles()
+    fit = [(r, c) for r, c in tiles if r <= M and c <= max(N, lanes)]
+    fit = fit or [min(tiles, key=lambda t: (t[1], t[0]))]
+    return [f"{r}x{c}" for r, c in fit]
+
+
+def _tile(cfg: Any) -> tuple[int, int]:
+    r, c = cfg["tile"].val.split("x")
+    return int(r), int(c)
+
+
 def _matmul_ref(M: int, N: int, K: int, dtype: str) -> Callable[[Array, Array], Array]:
     return lambda a, b: (a.astype(np.float64) @ b).astype(dtype)
 
 
 @template("matmul", reference=_matmul_ref, flop=lambda M, N, K, dtype: 2.0 * M * N * K)
 def matmul(M: int, N: int, K: int, dtype: str = "float32") -> tuple[Schedule, list[Tensor]]:
+    """B packed in the kernel; register tiles sized to the host's vector registers (isa.register_tiles)."""
     cfg = get_config()
-    rows = _inner_candidates(M, [1, 2, 4, 6, 8, 12, 16])
-    cols = _inner_candidates(max(N, 16), [16, 32, 48, 64])
-    cfg.define_split("tile_m", M, policy="candidate", candidate=rows, default=_pick(8, rows))
-    cfg.define_split("tile_n", N, policy="candidate", candidate=cols, default=_pick(32, cols))
+    host = host_blocking()
+    tiles = _tiles(M, N)
+    cfg.define_knob("tile", tiles, default=tiles[0])
     cfg.define_knob("unroll_k", [1, 2, 4, 8], default=4)
-    cfg.define_knob("fuse_parallel", [False, True], default=False)
-    cfg.define_knob("unroll_rows", [True, False], default=True)
-    blocking = MatmulBlocking(cfg["tile_m"].size[-1], cfg["tile_n"].size[-1], cfg["unroll_k"].val,
-                              fuse_parallel=cfg["fuse_parallel"].val, unroll_rows=cfg["unroll_rows"].val)
-    A, B, Bp, C = matmul_packed(M, N, K, bn=blocking.tile_n, dtype=dtype)
+    # What runs in parallel: column panels (each packs its own panel of B), row tiles or (row, column) tiles.
+    # The last two pack all of B into a buffer allocated on every call, which in a process that allocates
+    # other large arrays (numpy, onnxruntime) comes back as fresh pages (~100 page faults per call at 1024^3)
+    # while the tuner's clean worker process never sees them: where panels are the host default, they are
+    # offered only when there are too few panels to keep every core busy.
+    few = -(-N // max(int(t.split("x")[1]) for t in tiles)) < 4 * (os.cpu_count() or 1)
+    orders = ["panels", "rows", "tiles"] if few or not host.panel_outer else ["panels"]
+    cfg.define_knob("parallel", orders, default="panels" if host.panel_outer else "rows")
+    tm, tn = _tile(cfg)
+    blocking = MatmulBlocking(tm, tn, cfg["unroll_k"].val, fuse_parallel=cfg["parallel"].val == "tiles",
+                              vector=vector_lanes(dtype), panel_outer=cfg["parallel"].val == "panels")
+    A, B, Bp, C = matmul_packed(M, N, K, bn=tn, dtype=dtype, tile_m=tm)
     s = create_schedule(C)
     schedule_matmul_packed(s, Bp, C, blocking)
     return s, [A, B, C]
@@ -103,13 +129,12 @@ def _dense_ref(M: int, N: int, K: int, bias: bool, activation: str | None, dtype
 def dense_template(M: int, N: int, K: int, bias: bool = False, activation: str | None = None,
                    dtype: str = "float32") -> tuple[Schedule, list[Tensor]]:
     cfg = get_config()
-    rows = _inner_candidates(M, [1, 2, 4, 6, 8, 12, 16])
-    cols = _inner_candidates(max(N, 16), [16, 32, 48, 64])
-    cfg.define_split("tile_m", M, policy="candidate", candidate=rows, default=_pick(8, rows))
-    cfg.define_split("tile_n", N, policy="candidate", candidate=cols, default=_pick(32, cols))
+    tiles = _tiles(M, N)
+    cfg.define_knob("tile", tiles, default=tiles[0])
     cfg.define_knob("unroll_k", [1, 2, 4, 8], default=4)
-    blocking = DenseBlocking(cfg["tile_m"].size[-1], cfg["tile_n"].size[-1], cfg["unroll_k"].val)
-    d = dense(M, N, K, bn=blocking.bn, bias=bias, activation=activation, dtype=dtype)
+    tm, tn = _tile(cfg)
+    blocking = DenseBlocking(tm, tn, cfg["unroll_k"].val, vector=vector_lanes(dtype))
+    d = dense(M, N, K, bn=blocking.bn, bias=bias, activation=activation, dtype=dtype, tile_m=tm)
     s = create_schedule(d.out)
     schedule_dense(s, d, blocking)
     return s, [d.x, d.weight, *([d.bias] if d.bias is not None else []), d.out]
@@ -125,15 +150,13 @@ def _bmm_ref(batch: int, M: int, N: int, K: int, transpose_b: bool, dtype: str) 
 def batch_matmul_template(batch: int, M: int, N: int, K: int, transpose_b: bool = False,
                           dtype: str = "float32") -> tuple[Schedule, list[Tensor]]:
     cfg = get_config()
-    rows = _inner_candidates(M, [1, 2, 4, 8, 16])
-    cols = _inner_candidates(max(N, 8), [8, 16, 32, 64])
-    cfg.define_split("tile_m", M, policy="candidate", candidate=rows, default=_pick(8, rows))
-    cfg.define_split("tile_n", N, policy="candidate", candidate=cols, default=_pick(32, cols))
+    tiles = _tiles(M, N)
+    cfg.define_knob("tile", tiles, default=tiles[0])
     cfg.define_knob("unroll_k", [1, 2, 4, 8], default=4)
-    A, B, C = batch_matmul(batch, M, N, K, dtype=dtype, transpose_b=transpose_b)
+    tm, tn = _tile(cfg)
+    A, B, C = batch_matmul(batch, M, N, K, dtype=dtype, transpose_b=transpose_b, tile_m=tm)
     s = create_schedule(C)
-    schedule_batch_matmul(s, C, BatchMatmulBlocking(cfg["tile_m"].size[-1], cfg["tile_n"].size[-1],
-                                                    cfg["unroll_k"].val))
+    schedule_batch_matmul(s, C, BatchMatmulBlocking(tm, tn, cfg["unroll_k"].val, vector=vector_lanes(dtype)))
     return s, [A, B, C]
 
 
