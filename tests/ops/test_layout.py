@@ -11,28 +11,17 @@ from hypothesis import strategies as st
 import tex
 from tests.ops.helpers import SCHEDULES, check, rand
 from tex import ops
+from tex.ops.reference import from_blocked, to_blocked
 
 SETTINGS = settings(max_examples=20, deadline=None)
-
-
-def np_to_blocked(a: np.ndarray, b: int) -> np.ndarray:
-    """NCHW -> NCHW[b]c: [n, c, h, w] -> [n, c // b, h, w, c % b]."""
-    n, c, h, w = a.shape
-    return np.ascontiguousarray(a.reshape(n, c // b, b, h, w).transpose(0, 1, 3, 4, 2))
-
-
-def np_to_nchw(a: np.ndarray) -> np.ndarray:
-    """NCHW[b]c -> NCHW."""
-    n, cb, h, w, b = a.shape
-    return np.ascontiguousarray(a.transpose(0, 1, 4, 2, 3)).reshape(n, cb * b, h, w)
 
 
 def layout_ref(src: str, dst: str):
     a, b = ops.parse_layout(src), ops.parse_layout(dst)
 
     def ref(x: np.ndarray) -> np.ndarray:
-        nchw = x if a is None else np_to_nchw(x)
-        return nchw if b is None else np_to_blocked(nchw, b)
+        nchw = x if a is None else from_blocked(x)
+        return nchw if b is None else to_blocked(nchw, b)
 
     return ref
 
@@ -197,7 +186,7 @@ def _blocked_pool_check(pool4, pool5, shape: tuple[int, int, int, int], b: int, 
     tex.build(ops.schedule_default(y4), [x4, y4], target="llvm")(a, want4)
     n, c, oh, ow = want4.shape
     assert tuple(y5.shape) == (n, c // b, oh, ow, b)
-    check("default", [x5], y5, lambda _: np_to_blocked(want4, b), data=[np_to_blocked(a, b)], atol=atol)
+    check("default", [x5], y5, lambda _: to_blocked(want4, b), data=[to_blocked(a, b)], atol=atol)
 
 
 POOL_CASES = [((3, 3), (2, 2), (1, 1, 1, 1), (1, 1), False), ((2, 3), (1, 2), (0, 1, 1, 0), (1, 1), False),

@@ -18,10 +18,10 @@ from tex.ops.opencl.conv2d import (
     OpenCLConvBlocking,
     conv2d_nchw_opencl,
     conv2d_nchw_opencl_compute,
-    conv2d_reference,
     conv_output_hw,
     schedule_conv2d_opencl,
 )
+from tex.ops.reference import conv2d_reference
 from tex.targets.devices import opencl_devices
 
 pytestmark = pytest.mark.skipif(not opencl_devices(), reason="no OpenCL device (install pocl-opencl-icd)")

@@ -25,6 +25,7 @@ import numpy as np
 
 from tex.onnx_import.fallback import is_fallback
 from tex.onnx_import.graph import Graph, Node, Type
+from tex.ops.reference import to_blocked
 
 # Ops whose output is computed element by element from same-positioned input elements.
 ELEMENTWISE = frozenset({
@@ -94,8 +95,7 @@ class _Rewriter:
             return None
         name = f"{c}__nchw{b}c"
         if name not in self.constants:
-            a = arr.reshape(1, ch // b, b, 1, 1).transpose(0, 1, 3, 4, 2)
-            self.constants[name] = np.ascontiguousarray(a)
+            self.constants[name] = to_blocked(arr.reshape(1, ch, 1, 1), b)
             self.types[name] = (tuple(self.constants[name].shape), str(arr.dtype))
         return name
 

@@ -49,6 +49,7 @@ import numpy as np
 from tex.lang import dsl
 from tex.lang.tensor import Tensor
 from tex.ops.nn.conv2d import conv_output_hw
+from tex.ops.reference import conv2d_reference
 from tex.schedule import Schedule, create_schedule
 from tex.tune import get_config, template
 
@@ -254,23 +255,6 @@ def _fill(s: Schedule, X: Tensor, gz: int, gy: int, gx: int) -> None:
 
 
 # ---------------------------------------------------------------- the template
-def conv2d_reference(x: Array, w: Array, strides: Sequence[int], padding: Sequence[int],
-                     dilation: Sequence[int]) -> Array:
-    """NCHW x OIHW convolution in numpy (float64 accumulation); padding is (top, left, bottom, right)."""
-    n = x.shape[0]
-    oc, _, kh, kw = w.shape
-    (sh, sw), (dh, dw) = strides, dilation
-    pt, pl, pb, pr = padding
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    oh, ow = conv_output_hw(x.shape, w.shape, strides, padding, dilation)
-    res = np.zeros((n, oc, oh, ow))
-    for y in range(kh):
-        for z in range(kw):
-            patch = xp[:, :, y * dh: y * dh + sh * (oh - 1) + 1: sh, z * dw: z * dw + sw * (ow - 1) + 1: sw]
-            res += np.einsum("nchw,oc->nohw", patch, w[:, :, y, z].astype(np.float64))
-    return res
-
-
 def _ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int] = (1, 1),
          padding: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1),
          dtype: str = "float32") -> Callable[[Array, Array], Array]:

@@ -28,6 +28,7 @@ from tex.lang import dsl
 from tex.lang.tensor import Tensor
 from tex.ops.layout import parse_layout
 from tex.ops.nn.conv2d import conv_output_hw
+from tex.ops.reference import conv2d_reference, from_blocked, to_blocked
 from tex.ops.x86.batch_matmul import BatchMatmulBlocking, batch_matmul, schedule_batch_matmul
 from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc, unpack_conv_weight
 from tex.ops.x86.dense import DenseBlocking, dense, schedule_dense
@@ -161,27 +162,6 @@ def batch_matmul_template(batch: int, M: int, N: int, K: int, transpose_b: bool 
 
 
 # ---------------------------------------------------------------- conv2d
-def conv2d_reference(x: Array, w: Array, strides: Sequence[int], padding: Sequence[int],
-                     dilation: Sequence[int], groups: int = 1) -> Array:
-    """NCHW x OIHW convolution in numpy (float64 accumulation); padding is (top, left, bottom, right)."""
-    n = x.shape[0]
-    oc, cg, kh, kw = w.shape
-    (sh, sw), (dh, dw) = strides, dilation
-    pt, pl, pb, pr = padding
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    oh, ow = conv_output_hw(x.shape, w.shape, strides, padding, dilation)
-    out = np.zeros((n, oc, oh, ow))
-    opg = oc // groups
-    for g in range(groups):
-        xs = xp[:, g * cg:(g + 1) * cg]
-        ws = w[g * opg:(g + 1) * opg].astype(np.float64)
-        for y in range(kh):
-            for z in range(kw):
-                patch = xs[:, :, y * dh: y * dh + sh * (oh - 1) + 1: sh, z * dw: z * dw + sw * (ow - 1) + 1: sw]
-                out[:, g * opg:(g + 1) * opg] += np.einsum("nchw,oc->nohw", patch, ws[:, :, y, z])
-    return out
-
-
 def _conv_flop(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
                dilation: Sequence[int], *rest: Any) -> float:
     oh, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
@@ -198,14 +178,14 @@ def _conv_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int
         if prepacked_weight:
             w = unpack_conv_weight(w)
         if x.ndim == 5:
-            x = unblock(x)
+            x = from_blocked(x)
         v = conv2d_reference(x, w, strides, padding, dilation)
         if bias:
             v = v + rest[0][None, :, None, None]
         if residual:
-            v = v + (unblock(rest[-1]) if rest[-1].ndim == 5 else rest[-1])
+            v = v + (from_blocked(rest[-1]) if rest[-1].ndim == 5 else rest[-1])
         v = _act(v, activation).astype(dtype)
-        return block(v, ob) if ob else v
+        return to_blocked(v, ob) if ob else v
 
     return ref
 
@@ -219,18 +199,6 @@ def _config_block(layout: str, what: str, knob: int) -> int | None:
     """The block of a conv's data/output layout: "NCHWc" is blocked by the config's knob (a tuning task that
     measures the kernel as it runs inside a blocked model), "NCHW<b>c" by b, "NCHW" not at all."""
     return knob if layout == "NCHWc" else _layout_block(layout, what)
-
-
-def block(x: Array, b: int) -> Array:
-    """NCHW -> NCHW[b]c in numpy."""
-    n, c, h, w = x.shape
-    return np.ascontiguousarray(x.reshape(n, c // b, b, h, w).transpose(0, 1, 3, 4, 2))
-
-
-def unblock(x: Array) -> Array:
-    """NCHW[b]c -> NCHW in numpy."""
-    n, cb, h, w, b = x.shape
-    return np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3).reshape(n, cb * b, h, w))
 
 
 def _divisors_among(n: int, cands: Sequence[int]) -> list[int]:
