@@ -47,7 +47,7 @@ def fold_batchnorm(g: Graph) -> Graph:
         if n.name in dropped:
             continue
         n = replaced.get(n.name, n)
-        affine = _as_scale_shift(n, g, constants, types)
+        affine = _as_scale_shift(n, constants, types)
         nodes_ += affine or [n]
         changed = changed or bool(affine)
     if not changed:
@@ -57,7 +57,7 @@ def fold_batchnorm(g: Graph) -> Graph:
     return g.with_(nodes=nodes, constants=constants, types=types)
 
 
-def _as_scale_shift(bn: Node, g: Graph, constants: dict[str, np.ndarray], types: dict) -> list[Node] | None:
+def _as_scale_shift(bn: Node, constants: dict[str, np.ndarray], types: dict) -> list[Node] | None:
     """An inference BatchNormalization with constant statistics as Mul + Add nodes (new constants and the
     intermediate's type are added to `constants` / `types`), else None."""
     if bn.op_type != "BatchNormalization" or len([o for o in bn.outputs if o]) != 1 or \

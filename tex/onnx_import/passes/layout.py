@@ -58,7 +58,6 @@ class _Rewriter:
         self.converted: dict[tuple[str, int | None], str] = {}
         self.nodes: list[Node] = []
         self.outputs = set(g.outputs)
-        self.n_transforms = 0
 
     # ---------------------------------------------------------------- values
     def is_4d(self, v: str) -> bool:
@@ -72,16 +71,17 @@ class _Rewriter:
             return v
         key = (v, b)
         if key not in self.converted:
-            # a graph output stays NCHW under its own name; its blocked twin is what blocked consumers read
             out = f"{v}__{layout_name(b).lower()}"
-            self.nodes.append(Node("tex.LayoutTransform", f"layout_{out}", (v,), (out,),
-                                   {"src": layout_name(have), "dst": layout_name(b)}, opset=self.g.opset))
+            self.transform(v, out, have, b)
             self.types[out] = self.logical[v] if b is None else blocked_type(self.logical[v], b)
             self.logical[out] = self.logical[v]
             self.block[out] = b
             self.converted[key] = out
-            self.n_transforms += 1
         return self.converted[key]
+
+    def transform(self, src: str, dst: str, src_block: int | None, dst_block: int | None) -> None:
+        self.nodes.append(Node("tex.LayoutTransform", f"layout_{dst}", (src,), (dst,),
+                               {"src": layout_name(src_block), "dst": layout_name(dst_block)}, opset=self.g.opset))
 
     def blocked_constant(self, c: str, b: int, shape: tuple[int, ...]) -> str | None:
         """A per-channel (or scalar) constant broadcast against a blocked NCHW tensor of `shape`, blocked
@@ -101,15 +101,16 @@ class _Rewriter:
 
     # ---------------------------------------------------------------- nodes
     def emit(self, n: Node, renames: dict[str, str], out_block: int | None, attrs: dict | None = None) -> None:
-        """Append n with inputs renamed; with out_block, its outputs (and fused intermediates) are blocked."""
-        def ren(m: Node, head: bool) -> Node:
-            ins = tuple(renames.get(i, i) if i else i for i in m.inputs)
-            return m.with_(inputs=ins, attrs={**m.attrs, **(attrs or {})} if head and attrs else m.attrs)
+        """Append n with inputs renamed and `attrs` added to its head (the first fused member, if fused);
+        with out_block, its outputs (and fused intermediates) are blocked."""
+        def ren(m: Node, extra: dict) -> Node:
+            return m.with_(inputs=tuple(renames.get(i, i) for i in m.inputs), attrs={**m.attrs, **extra})
 
-        members = tuple(ren(m, k == 0) for k, m in enumerate(n.fused))
-        head_attrs = {**n.attrs, **(attrs or {})} if n.op_type != "tex.Fused" and attrs else n.attrs
-        node = n.with_(inputs=tuple(renames.get(i, i) if i else i for i in n.inputs), fused=members,
-                       attrs=head_attrs)
+        extra = attrs or {}
+        if n.fused:
+            node = ren(n, {}).with_(fused=(ren(n.fused[0], extra), *(ren(m, {}) for m in n.fused[1:])))
+        else:
+            node = ren(n, extra)
         if out_block is None:
             self.nodes.append(node)
             return
@@ -128,10 +129,8 @@ class _Rewriter:
                 self.types[o] = self.logical[o]
         self.nodes.append(node)
         for o, t in twins.items():
-            self.nodes.append(Node("tex.LayoutTransform", f"layout_{o}", (t,), (o,),
-                                   {"src": layout_name(out_block), "dst": "NCHW"}, opset=self.g.opset))
+            self.transform(t, o, out_block, None)
             self.converted[(o, out_block)] = t
-            self.n_transforms += 1
 
     def external_inputs(self, n: Node) -> list[str]:
         inner = {o for m in n.members for o in m.outputs}
