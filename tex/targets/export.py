@@ -50,18 +50,24 @@ def find_compiler(cc: str | None = None) -> str | None:
     return None
 
 
-def export_library(modules: Module | Sequence[Module], path: str | os.PathLike[str], cc: str | None = None) -> Path:
-    """Write the shared library `path` (and its header next to it, `.h`) holding every kernel of `modules`.
-
-    LLVM kernels; OpenCL modules write `<path>.cl` + `<path>.json` instead and return the .json path
-    (see `export_opencl`).
-    """
+def _modules(modules: Module | Sequence[Module]) -> list[Module]:
+    """The built kernels to export, as a non-empty list (a clear error for anything else)."""
     mods = [modules] if isinstance(modules, Module) else list(modules)
     if not mods:
         raise ValueError("export_library: give at least one built kernel")
     for m in mods:
         if not isinstance(m, Module):
             raise TypeError(f"export_library: expected modules from tex.build, got {type(m).__name__}")
+    return mods
+
+
+def export_library(modules: Module | Sequence[Module], path: str | os.PathLike[str], cc: str | None = None) -> Path:
+    """Write the shared library `path` (and its header next to it, `.h`) holding every kernel of `modules`.
+
+    LLVM kernels; OpenCL modules write `<path>.cl` + `<path>.json` instead and return the .json path
+    (see `export_opencl`).
+    """
+    mods = _modules(modules)
     kinds = {m.target.kind for m in mods}
     if TargetKind.OPENCL in kinds:
         if len(kinds) > 1:
@@ -359,12 +365,7 @@ def export_opencl(modules: Module | Sequence[Module], path: str | os.PathLike[st
     to the JSON. Several modules write one `<path>.<kernel>.cl` each; a buffer name then denotes one array
     across the kernels (an output of one kernel is the input of a later one of that name).
     """
-    mods = [modules] if isinstance(modules, Module) else list(modules)
-    if not mods:
-        raise ValueError("export_library: give at least one built kernel")
-    for m in mods:
-        if not isinstance(m, Module):
-            raise TypeError(f"export_library: expected modules from tex.build, got {type(m).__name__}")
+    mods = _modules(modules)
     where = f"export_library({', '.join(m.name for m in mods)})"
     for m in mods:
         if not callable(getattr(m, "launch_info", None)):
