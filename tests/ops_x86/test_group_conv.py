@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import tex
 import tex.ops.x86.templates  # registers the templates
+from tests.ops_x86.template_checks import check_template_configs
 from tex import tune
 from tex.ops.x86.conv2d import Conv2dBlocking
 from tex.ops.x86.group_conv2d import (
@@ -153,21 +154,7 @@ CASES = [
 
 @pytest.mark.parametrize("args", CASES, ids=[f"case{i}" for i in range(len(CASES))])
 def test_group_template_configs_match_reference(args: tuple[object, ...]) -> None:
-    task = tune.create_task("group_conv2d_nchw", args)
-    space = task.config_space
-    rng = np.random.default_rng(0)
-    picks = [space.default(), *(space.get(int(i)) for i in rng.choice(len(space), min(3, len(space)), replace=False))]
-    for cfg in picks:
-        s, targs = task.instantiate(cfg)
-        f = tex.build(s, targs)
-        arrays = task.make_inputs(seed=1, config=cfg)
-        want = task.reference(arrays, cfg)
-        _, outs = task.signature(cfg)
-        for p in outs:
-            arrays[p].fill(np.nan)
-        f(*arrays)
-        for p, w in zip(outs, want, strict=True):
-            np.testing.assert_allclose(arrays[p], w, rtol=1e-4, atol=1e-4, err_msg=f"{cfg}")
+    check_template_configs("group_conv2d_nchw", args)
 
 
 def test_group_template_flop_and_default() -> None:
