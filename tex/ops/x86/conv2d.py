@@ -224,7 +224,7 @@ def schedule_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking 
         wo, *_, woo = s[t.weight_pack].op.axis
         s[t.weight_pack].vectorize(woo)
     if b.parallel:
-        s[out if out is not conv else conv].parallel(outer)
+        s[out].parallel(outer)
         if pads:
             s[t.data_pack].parallel(s[t.data_pack].fuse(dn, dc))
         if packs_weight:
