@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tex
+from tex.ops.reference import from_blocked
 from tex.ops.x86.batch_matmul import BatchMatmulBlocking, batch_matmul, schedule_batch_matmul
 from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc
 from tex.ops.x86.dense import DenseBlocking, dense, pack_dense_weight, schedule_dense
@@ -113,21 +114,39 @@ def test_conv2d_nchwc(c: int, hw: int, oc: int, k: int, stride: int, pad: int, d
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * c * k * k)
 
 
-@settings(max_examples=8, deadline=None)
-@given(c=st.sampled_from([4, 8, 16]), hw=st.integers(3, 12), oc=st.sampled_from([8, 16]),
-       k=st.sampled_from([1, 3]), stride=st.sampled_from([1, 2]), reg_n=st.sampled_from([3, 4, 5, 8]))
-def test_conv2d_nchwc_property(c: int, hw: int, oc: int, k: int, stride: int, reg_n: int) -> None:
-    blocking = Conv2dBlocking(ic_bn=min(c, 8), oc_bn=8, reg_n=reg_n)
-    t = conv2d_nchwc((1, c, hw, hw), (oc, c, k, k), (stride, stride), (1, 1, 1, 1), blocking=blocking)
+@settings(max_examples=12, deadline=None)
+@given(c=st.sampled_from([4, 8, 16]), hw=st.integers(3, 12), oc=st.sampled_from([8, 16, 32]),
+       k=st.sampled_from([1, 3]), stride=st.sampled_from([1, 2]), reg_n=st.sampled_from([3, 4, 5, 8]),
+       reg_h=st.sampled_from([1, 2, 3]), oc_group=st.sampled_from([1, 2, 4, 64]), blocked=st.booleans())
+def test_conv2d_nchwc_property(c: int, hw: int, oc: int, k: int, stride: int, reg_n: int, reg_h: int,
+                               oc_group: int, blocked: bool) -> None:
+    """Register tiles of reg_h rows x reg_n columns (dividing the output or not), any sweep order of the
+    output-channel blocks (oc_group), NCHW or blocked output, with bias and relu: all match numpy."""
+    blocking = Conv2dBlocking(ic_bn=min(c, 8), oc_bn=8, reg_n=reg_n, reg_h=reg_h, oc_group=oc_group)
+    t = conv2d_nchwc((1, c, hw, hw), (oc, c, k, k), (stride, stride), (1, 1, 1, 1), blocking=blocking,
+                     bias=True, activation="relu", out_blocked=blocked)
     s = tex.create_schedule(t.out)
     schedule_conv2d_nchwc(s, t, blocking)
-    f = tex.build(s, [t.data, t.weight, t.out])
-    x, w = rand(1, c, hw, hw), rand(oc, c, k, k)
-    out = np.full(t.out.shape, np.nan, np.float32)
-    f(x, w, out)
-    np.testing.assert_allclose(out, conv_ref(x, w, stride, 1, 1), rtol=1e-4, atol=1e-4 * c * k * k)
+    f = tex.build(s, [t.data, t.weight, t.bias, t.out])
+    x, w, b = rand(1, c, hw, hw), rand(oc, c, k, k), rand(oc)
+    out = np.full(tuple(int(d) for d in t.out.shape), np.nan, np.float32)
+    f(x, w, b, out)
+    got = from_blocked(out) if blocked else out
+    want = np.maximum(conv_ref(x, w, stride, 1, 1) + b[None, :, None, None], 0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * c * k * k)
 
 
+def test_default_blocking_fits_the_layer() -> None:
+    """AVX2 defaults: 2 x 2 tiles of two vectors on even narrow planes, one row of 4 on wide ones; the
+    sweep groups as many output-channel blocks as keep their weights within 256 KiB."""
+    wide, narrow, odd = (default_blocking(256, 256, w, lanes=8, out_height=w, kernel_size=9) for w in (56, 14, 7))
+    assert (wide.oc_bn, wide.reg_h, wide.reg_n) == (16, 1, 4)
+    assert (narrow.oc_bn, narrow.reg_h, narrow.reg_n) == (16, 2, 2)
+    assert (odd.oc_bn, odd.reg_h, odd.reg_n) == (8, 1, 7)
+    assert wide.oc_group == 1  # 256 * 9 * 16 * 4 B = 144 KiB per block: one fits
+    one_by_one = default_blocking(1024, 256, 14, lanes=8, out_height=14, kernel_size=1)
+    assert one_by_one.oc_group == 4  # 64 KiB per block
+    assert default_blocking(64, 64, 56, lanes=16).oc_group == 4  # all four 4 KiB blocks in one sweep
 def test_conv2d_nchwc_errors() -> None:
     with pytest.raises(ValueError, match="must divide"):
         conv2d_nchwc((1, 12, 8, 8), (16, 12, 3, 3), blocking=Conv2dBlocking(ic_bn=8))

@@ -11,6 +11,7 @@ activations stay blocked between convs (onnx_import/passes/layout.py) takes and 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -25,13 +26,16 @@ from tex.schedule import Schedule
 
 @dataclass(frozen=True)
 class Conv2dBlocking:
-    """Channel blocks of the packed layouts, the register tile width along ow, and kw unrolling."""
+    """Channel blocks of the packed layouts, the register tile (reg_h output rows x reg_n columns x one
+    oc_bn block), and kw unrolling."""
 
     ic_bn: int = 16
     oc_bn: int = 16
     reg_n: int = 8
     unroll_kw: bool = True
     parallel: bool = True
+    reg_h: int = 1
+    oc_group: int = 1  # output-channel blocks per row-block sweep: >1 reuses each input row block across them
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,15 @@ class Conv2dNCHWc:
     residual: Tensor | None = None
 
 
-def default_blocking(in_channels: int, out_channels: int, out_width: int, lanes: int | None = None) -> Conv2dBlocking:
+OC_GROUPS = (1, 2, 4, 8, 16, 32, 64)  # the oc_group values tried: clamped to divide the output-channel blocks
+
+
+def default_blocking(in_channels: int, out_channels: int, out_width: int, lanes: int | None = None,
+                     out_height: int = 1, kernel_size: int = 1) -> Conv2dBlocking:
     """Channel blocks of one vector register (`lanes` float32, the host's by default: 16 on AVX-512, 8 on
-    AVX2) where they divide the channel counts, and a register tile dividing ow if one fits. One vector of
-    output channels per block leaves registers for a row of reg_n accumulators on either ISA."""
+    AVX2) where they divide the channel counts, and a register tile dividing the output if one fits. One
+    vector of output channels per block leaves registers for a row of reg_n accumulators on either ISA.
+    `kernel_size` (kh * kw) sizes a block's weights, for the order of the row-block sweep (oc_group)."""
     v = lanes or vector_lanes("float32")
 
     def block(c: int) -> int:
@@ -62,9 +71,21 @@ def default_blocking(in_channels: int, out_channels: int, out_width: int, lanes:
         # AVX2 on wide rows: two vectors of output channels x 4 columns (8 accumulators, 2 weight vectors and
         # a broadcast of 16 registers) beat one vector x 8 columns by 1.1-1.4x on ResNet-50's 56- and 28-wide
         # layers; narrow rows keep one vector x up to 14 columns
-        return Conv2dBlocking(ic_bn=ic_bn, oc_bn=16, reg_n=4)
-    reg_n = next((r for r in (8, 7, 14, 6, 4) if out_width % r == 0), 8)
-    return Conv2dBlocking(ic_bn=ic_bn, oc_bn=block(out_channels), reg_n=reg_n)
+        b = Conv2dBlocking(ic_bn=ic_bn, oc_bn=16, reg_n=4)
+    elif v == 8 and out_channels % 16 == 0 and out_width % 2 == 0 and out_height % 2 == 0:
+        # AVX2 on narrow even planes (ResNet-50's 14x14): the same two vectors x 4 pixels as a 2 x 2 tile of
+        # rows and columns: one vector x 14 columns needs a broadcast per FMA and was 1.1-1.3x slower
+        b = Conv2dBlocking(ic_bn=ic_bn, oc_bn=16, reg_n=2, reg_h=2)
+    else:
+        reg_n = next((r for r in (8, 7, 14, 6, 4) if out_width % r == 0), 8)
+        b = Conv2dBlocking(ic_bn=ic_bn, oc_bn=block(out_channels), reg_n=reg_n)
+    # sweep the row blocks once for as many output-channel blocks as keep their weights in half of L2
+    # (256 KiB): each input row block is then read from L2 once per group, not once per block (1x1 convs
+    # over many input channels were 1.2-1.4x faster so)
+    blocks = out_channels // b.oc_bn
+    weight_bytes = in_channels * kernel_size * b.oc_bn * 4
+    group = max((g for g in OC_GROUPS if blocks % g == 0 and g * weight_bytes <= 256 * 1024), default=1)
+    return dataclasses.replace(b, oc_group=group)
 
 
 def pack_conv_weight(w: np.ndarray, ic_bn: int, oc_bn: int) -> np.ndarray:
@@ -169,20 +190,23 @@ def conv2d_nchwc(
 
 
 def schedule_register_tile(s: Schedule, conv: Tensor, b: Conv2dBlocking) -> None:
-    """The blocked conv's inner loops: a local tile of reg_n output columns x one oc_bn vector, accumulated
-    over (ic block, ky, kx, ic_bn) with kx unrolled when asked."""
+    """The blocked conv's inner loops: a local tile of reg_h rows x reg_n output columns x one oc_bn block,
+    accumulated over (ic block, ky, kx, ic_bn) with kx unrolled when asked. The conv's outer loops are
+    (n, oc block, row block of reg_h, column block)."""
     cc = s.cache_write(conv, "local")
     n, oc, oh, ow, ocb = s[conv].op.axis
+    oho, ohi = s[conv].split(oh, b.reg_h)
     owo, owi = s[conv].split(ow, b.reg_n)
-    s[conv].reorder(n, oc, oh, owo, owi, ocb)
+    s[conv].reorder(n, oc, oho, owo, ohi, owi, ocb)
     s[conv].vectorize(ocb)
     s[cc].compute_at(s[conv], owo)
-    *_, cow, cocb = s[cc].op.axis
+    *_, coh, cow, cocb = s[cc].op.axis
     rc, ry, rx = s[cc].op.reduce_axis
     rco, rci = s[cc].split(rc, b.ic_bn)
-    s[cc].reorder(rco, ry, rx, rci, cow, cocb)
+    s[cc].reorder(rco, ry, rx, rci, coh, cow, cocb)
     s[cc].vectorize(cocb)
     s[cc].unroll(cow)
+    s[cc].unroll(coh)
     if b.unroll_kw:
         s[cc].unroll(rx)
 
@@ -192,20 +216,28 @@ def schedule_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking 
     b = blocking
     conv, out = t.conv, t.out
     schedule_register_tile(s, conv, b)
+    g = math.gcd(b.oc_group, int(conv.shape[1]))
     if out is conv:  # blocked output without epilogue: the register-tiled conv is the last stage
         cn, co, cy, *_ = s[conv].leaf_iter_vars
-        outer = s[conv].fuse(cn, co, cy)
+        cog, coi = s[conv].split(co, g)
+        s[conv].reorder(cn, cog, cy, coi)
+        outer = s[conv].fuse(cn, cog, cy, coi)
     elif len(out.shape) == 5:  # blocked output: the epilogue runs on each finished row block, vectorized
         on, oo, oy, ox, ob = s[out].op.axis
+        oyo, oyi = s[out].split(oy, b.reg_h)
+        oog, ooi = s[out].split(oo, g)
+        s[out].reorder(on, oog, oyo, ooi, oyi, ox, ob)
         s[out].vectorize(ob)
-        outer = s[out].fuse(on, oo, oy)
+        outer = s[out].fuse(on, oog, oyo, ooi)
         s[conv].compute_at(s[out], outer)
     else:  # the output (unpack, bias, activation) is computed from conv right after each of its row blocks
         on, oo, oy, ox = s[out].op.axis
-        ooo, ooi = s[out].split(oo, b.oc_bn)
-        s[out].reorder(on, ooo, oy, ooi, ox)
+        oog, oor = s[out].split(oo, g * b.oc_bn)
+        ooo, ooi = s[out].split(oor, b.oc_bn)
+        oyo, oyi = s[out].split(oy, b.reg_h)
+        s[out].reorder(on, oog, oyo, ooo, oyi, ooi, ox)
         s[out].vectorize(ox)
-        outer = s[out].fuse(on, ooo, oy)
+        outer = s[out].fuse(on, oog, oyo, ooo)
         s[conv].compute_at(s[out], outer)
     pads = t.data_pack is not t.data  # a stage, unless the data came blocked and needs no padding
     if pads:

@@ -30,7 +30,14 @@ from tex.ops.layout import parse_layout
 from tex.ops.nn.conv2d import conv_output_hw
 from tex.ops.reference import conv2d_reference, from_blocked, to_blocked
 from tex.ops.x86.batch_matmul import BatchMatmulBlocking, batch_matmul, schedule_batch_matmul
-from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc, unpack_conv_weight
+from tex.ops.x86.conv2d import (
+    OC_GROUPS,
+    Conv2dBlocking,
+    conv2d_nchwc,
+    default_blocking,
+    schedule_conv2d_nchwc,
+    unpack_conv_weight,
+)
 from tex.ops.x86.dense import DenseBlocking, dense, schedule_dense
 from tex.ops.x86.depthwise import DepthwiseBlocking, depthwise_conv2d_nchw, schedule_depthwise
 from tex.ops.x86.group_conv2d import (
@@ -221,8 +228,8 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     if "NCHWc" in (data_layout, out_layout) and not prepacked_weight:
         raise ValueError("conv2d_nchw: layouts blocked by the config ('NCHWc') need prepacked_weight=True")
     cfg = get_config()
-    _, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
-    dflt = default_blocking(shape[1], wshape[0], ow)
+    oh, ow = conv_output_hw(shape, wshape, strides, padding, dilation)
+    dflt = default_blocking(shape[1], wshape[0], ow, out_height=oh, kernel_size=wshape[2] * wshape[3])
     ic = _divisors_among(shape[1], [1, 2, 3, 4, 8, 16, 32, 64]) if shape[1] >= 16 else [shape[1]]
     oc = _divisors_among(wshape[0], [4, 8, 16, 32, 64])
     regs = _inner_candidates(ow, [2, 4, 6, 7, 8, 14, 16])
@@ -230,13 +237,16 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[0])
     cfg.define_split("reg_n", ow, policy="candidate", candidate=regs, default=_pick(dflt.reg_n, regs))
     cfg.define_knob("unroll_kw", [True, False], default=True)
+    cfg.define_knob("reg_h", _divisors_among(oh, [1, 2]), default=dflt.reg_h if oh % dflt.reg_h == 0 else 1)
+    # output-channel blocks per row sweep (clamped to divide the blocks): 1 = channel-major, 64 = row-major
+    cfg.define_knob("oc_group", list(OC_GROUPS), default=dflt.oc_group)
     in_block = _config_block(data_layout, "data_layout", cfg["ic_bn"].val)
     out_block = _config_block(out_layout, "out_layout", cfg["oc_bn"].val)
     for blk, ch, what in ((in_block, shape[1], "data_layout"), (out_block, wshape[0], "out_layout")):
         if blk is not None and ch % blk:
             raise ValueError(f"conv2d_nchw: {what} block {blk} does not divide the {ch} channels")
     blocking = Conv2dBlocking(in_block or cfg["ic_bn"].val, out_block or cfg["oc_bn"].val, cfg["reg_n"].size[-1],
-                              cfg["unroll_kw"].val)
+                              cfg["unroll_kw"].val, reg_h=cfg["reg_h"].val, oc_group=cfg["oc_group"].val)
     t = conv2d_nchwc(tuple(shape), tuple(wshape), tuple(strides), tuple(padding), tuple(dilation),  # type: ignore[arg-type]
                      blocking, bias=bias, activation=activation, dtype=dtype, prepacked_weight=prepacked_weight,
                      residual=residual, data_blocked=in_block is not None, out_blocked=out_block is not None)
