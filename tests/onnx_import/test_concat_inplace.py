@@ -23,8 +23,9 @@ def _check(m: object, **kw: object) -> tex.onnx_import.Executor:
     return exe
 
 
-def _dense_block(layers: int = 3, growth: int = 8) -> object:
-    """DenseNet-style: each layer reads the running concat and the next concat appends its output."""
+def _dense_block(layers: int = 3, growth: int = 16) -> object:
+    """DenseNet-style: each layer reads the running concat and the next concat appends its output (channel
+    counts in 16s, so that every value has the same channel block, as in DenseNet-121)."""
     n = Net((1, 8, 6, 6))
     feats, c = n.op("Relu", n.conv("x", 8, 16)), 16
     for _ in range(layers):

@@ -16,11 +16,12 @@ Pass = Callable[[PrimFunc], PrimFunc]
 
 def passes(phase: str) -> list[Pass]:
     """`lower`: what `tex.lower` shows; `build`: what runs before code generation."""
+    from tex.ir.transform.partition import partition_loops
     from tex.ir.transform.simplify import simplify_func
     from tex.ir.transform.vectorize import vectorize_loops
 
     if phase == "lower":
-        return [simplify_func]
+        return [simplify_func, partition_loops]
     if phase == "build":
         return [vectorize_loops, simplify_func]
     raise ValueError(f"unknown pass phase {phase!r}")

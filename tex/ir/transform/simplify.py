@@ -44,6 +44,12 @@ def simplify_func(func: PrimFunc, remove_unit_loops: bool = True) -> PrimFunc:
     return replace(func, body=body if body is not None else Seq(()))
 
 
+def simplify_stmt(s: Stmt, scope: Scope, remove_unit_loops: bool = True) -> Stmt | None:
+    """One statement simplified under `scope` ({var: (min, extent)} of the loops around it); None if it
+    does nothing."""
+    return _Pass(remove_unit_loops).stmt(s, scope)
+
+
 class _Pass:
     def __init__(self, remove_unit_loops: bool):
         self.remove_unit_loops = remove_unit_loops

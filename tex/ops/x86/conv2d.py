@@ -222,14 +222,17 @@ def schedule_conv2d_nchwc(s: Schedule, t: Conv2dNCHWc, blocking: Conv2dBlocking 
         cog, coi = s[conv].split(co, g)
         s[conv].reorder(cn, cog, cy, coi)
         outer = s[conv].fuse(cn, cog, cy, coi)
-    elif len(out.shape) == 5:  # blocked output: the epilogue runs on each finished row block, vectorized
+    elif len(out.shape) == 5:  # blocked output: the epilogue runs on each finished register tile, vectorized
         on, oo, oy, ox, ob = s[out].op.axis
         oyo, oyi = s[out].split(oy, b.reg_h)
+        oxo, oxi = s[out].split(ox, b.reg_n)
         oog, ooi = s[out].split(oo, g)
-        s[out].reorder(on, oog, oyo, ooi, oyi, ox, ob)
+        s[out].reorder(on, oog, oyo, ooi, oxo, oyi, oxi, ob)
         s[out].vectorize(ob)
         outer = s[out].fuse(on, oog, oyo, ooi)
-        s[conv].compute_at(s[out], outer)
+        # per tile, not per row: a row buffer of finished tiles would be promoted to registers once the
+        # row's tiles are unrolled (a partitioned tail), and spill the next tile's accumulators
+        s[conv].compute_at(s[out], oxo)
     else:  # the output (unpack, bias, activation) is computed from conv right after each of its row blocks
         on, oo, oy, ox = s[out].op.axis
         oog, oor = s[out].split(oo, g * b.oc_bn)
