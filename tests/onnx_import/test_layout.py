@@ -119,12 +119,15 @@ def test_producer_block_is_reused_by_the_consumer() -> None:
 
 
 def test_tuned_block_sizes_are_followed(tmp_path: object) -> None:
-    """A tuning record with oc_bn=8 for one conv: that conv writes NCHW8c and the model stays correct."""
+    """A record with oc_bn=8 for the task that tunes one conv's blocks (layouts "NCHWc"): that conv writes
+    NCHW8c and the model stays correct. (`tex tune` itself tunes the tasks of extract_tasks, whose blocks
+    are the graph's: see test_model_tasks_tune_in_the_graphs_blocks.)"""
     from tex import tune
     from tex.onnx_import import extract_tasks
     n = Net((1, 16, 8, 8))
     m = n.model(n.conv(n.op("Relu", n.conv("x", 16, 32)), 32, 16))
-    task = next(t for t in extract_tasks(m) if t.args[1][0] == 32).create()
+    graph_task = next(t for t in extract_tasks(m) if t.args[1][0] == 32)
+    task = tune.create_task("conv2d_nchw", graph_task.args[:-2] + ("NCHWc", "NCHWc"))
     cfg = next(c for c in task.config_space if c.value("oc_bn") == 8)
     log = f"{tmp_path}/log.jsonl"
     tune.append_records(log, [tune.Record(task.name, task.args, str(task.target), task.target.fingerprint(),
@@ -133,6 +136,37 @@ def test_tuned_block_sizes_are_followed(tmp_path: object) -> None:
     layouts = [x.members[0].attrs.get("tex_out_layout") for x in exe.graph.nodes if x.members[0].op_type == "Conv"]
     second = next(t for t in extract_tasks(m) if t.args[1][0] == 16).create()
     assert layouts == ["NCHW8c", f"NCHW{second.config_space.default().value('oc_bn')}c"]
+
+
+def test_model_tasks_tune_in_the_graphs_blocks(tmp_path: object) -> None:
+    """A blocked model's conv tasks carry the graph's layouts, so their configs keep the graph's blocks; a
+    record of such a task (another register tile) is the config the compiled model's kernel uses."""
+    from tex import tune
+    from tex.onnx_import import extract_tasks
+    n = Net((1, 16, 8, 8))
+    m = n.model(n.conv(n.op("Relu", n.conv("x", 16, 32)), 32, 16))
+    exe = tex.compile(m)
+    layouts = [(x.members[0].attrs["tex_data_layout"], x.members[0].attrs["tex_out_layout"])
+               for x in exe.graph.nodes if x.members[0].op_type == "Conv"]
+    tasks = [t.create() for t in extract_tasks(m) if t.template == "conv2d_nchw"]
+    assert [t.args[-2:] for t in tasks] == layouts
+    for t in tasks:  # every config of the space runs in the graph's blocks
+        blocks = {(c.value("ic_bn"), c.value("oc_bn")) for c in t.config_space}
+        assert len(blocks) == 1
+    task = tasks[0]
+    cfg = next(c for c in task.config_space if c.value("reg_n") != task.config_space.default().value("reg_n"))
+    log = f"{tmp_path}/log.jsonl"
+    tune.append_records(log, [tune.Record(task.name, task.args, str(task.target), task.target.fingerprint(),
+                                          task.config_space.version(), cfg.to_json(), (1e-3,))])
+    import tex.ops.x86.templates as templates
+    from tex.ir.transform.pipeline import run_passes
+    with tune.apply_history_best(log):  # the kernel as built (vectorized), its loops without the name
+        want = str(run_passes(tex.lower(*templates.conv2d_nchw(*task.args)), "build")).split("\n", 1)[1]
+    tuned = _check(m, tuning_log=log)
+    assert [(x.members[0].attrs["tex_data_layout"], x.members[0].attrs["tex_out_layout"])
+            for x in tuned.graph.nodes if x.members[0].op_type == "Conv"] == layouts
+    assert want in [str(k.func).split("\n", 1)[1] for k in tuned.plan.kernels]
+    assert want not in [str(k.func).split("\n", 1)[1] for k in exe.plan.kernels]
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -60,10 +60,9 @@ def _template_spec(n: Node, g: Graph) -> KernelSpec | None:
     x, w = head.inputs[0], head.inputs[1]
     b = head.inputs[2] if len(head.inputs) > 2 and head.inputs[2] else ""
     wv = g.constants[w]
-    # the best record of the task under apply_history_best (else the default config), built in the blocks
-    # that passes/layout.py chose for this node, if it is blocked
-    layouts = (head.attrs["tex_data_layout"], head.attrs["tex_out_layout"]) if "tex_data_layout" in head.attrs else ()
-    s, args = lookup(name).call_with_config_of(targs[:len(targs) - len(layouts)] + layouts, targs)
+    # the best record of the task under apply_history_best, else the default config; a blocked conv's task
+    # args carry the layouts passes/layout.py chose (tasks.template_call)
+    s, args = lookup(name)(*targs)
     wshape = tuple(int(d) for d in args[1].shape)
     extra: list[str | np.ndarray] = []  # bias, shortcut
     if name in ("conv2d_nchw", "group_conv2d_nchw"):

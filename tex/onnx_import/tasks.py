@@ -75,8 +75,8 @@ def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
     group = a.get("group", 1)
     common = (xshape, wshape, strides, pads, dil, bool(b), act, "float32")
     if group == 1:
-        # blocked by passes/layout.py: the task measures the kernel blocked in its config's blocks, no repacking
-        blocked = ("NCHWc", "NCHWc") if "tex_data_layout" in conv.attrs else ()
+        # blocked by passes/layout.py: the task measures the kernel in the blocks the graph gives it
+        blocked = (a["tex_data_layout"], a["tex_out_layout"]) if "tex_data_layout" in a else ()
         return "conv2d_nchw", common + (True, bool(res), *blocked)
     if group == xshape[1] and wshape[1] == 1 and not res:
         return "depthwise_conv2d_nchw", common

@@ -93,11 +93,6 @@ class Template:
     def __call__(self, *args: Any) -> tuple[Schedule, list[Tensor]]:
         return self.instantiate(args, self.resolve(args))
 
-    def call_with_config_of(self, args: tuple[Any, ...], task_args: tuple[Any, ...]) -> tuple[Schedule, list[Tensor]]:
-        """Instantiate with `args` under the config resolved for `task_args` (same config space): a variant
-        of a tuned task, e.g. the conv with blocked layouts built with its NCHW task's tuned config."""
-        return self.instantiate(args, self.resolve(task_args))
-
 
 def template(name: str, reference: Callable[..., Any] | None = None,
              flop: Callable[..., float] | None = None) -> Callable[[TemplateFunc], Template]:

@@ -221,10 +221,10 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     """NCHWc conv; with `prepacked_weight` the weight argument is `pack_conv_weight(w, ic_bn, oc_bn)` of the
     config (its shape tells the blocks), as the ONNX executor passes constant weights, packed once; with
     `residual` an argument of the output's shape is added before the activation. `data_layout` and
-    `out_layout` "NCHW<b>c" make the data / output (and residual) blocked by b, which then overrides the
-    config's ic_bn / oc_bn; "NCHWc" blocks them by the config's own ic_bn / oc_bn (needs the prepacked
-    weight): the tuning task of a conv inside a blocked model (onnx_import/passes/layout.py), whose tuned
-    config then builds it in the blocks the model has. `shape` stays the logical NCHW shape."""
+    `out_layout` "NCHW<b>c" make the data / output (and residual) blocked by b, which fixes the config's
+    ic_bn / oc_bn to b: the tuning task of a conv inside a blocked model (onnx_import/passes/layout.py)
+    tunes its register tile in the model's blocks. "NCHWc" blocks them by the config's own ic_bn / oc_bn
+    (needs the prepacked weight): a task that tunes the blocks too. `shape` stays the logical NCHW shape."""
     if "NCHWc" in (data_layout, out_layout) and not prepacked_weight:
         raise ValueError("conv2d_nchw: layouts blocked by the config ('NCHWc') need prepacked_weight=True")
     cfg = get_config()
@@ -232,6 +232,12 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     dflt = default_blocking(shape[1], wshape[0], ow, out_height=oh, kernel_size=wshape[2] * wshape[3])
     ic = _divisors_among(shape[1], [1, 2, 3, 4, 8, 16, 32, 64]) if shape[1] >= 16 else [shape[1]]
     oc = _divisors_among(wshape[0], [4, 8, 16, 32, 64])
+    # a layout with its own block ("NCHW16c") fixes that block: the knob has that one value, so a task of a
+    # conv inside a blocked model tunes the register tile in exactly the blocks the model runs it in
+    if data_layout != "NCHWc" and (fixed := _layout_block(data_layout, "data_layout")):
+        ic = [fixed]
+    if out_layout != "NCHWc" and (fixed := _layout_block(out_layout, "out_layout")):
+        oc = [fixed]
     regs = _inner_candidates(ow, [2, 4, 6, 7, 8, 14, 16])
     cfg.define_knob("ic_bn", ic, default=dflt.ic_bn if dflt.ic_bn in ic else ic[-1])
     cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[0])
