@@ -57,3 +57,17 @@ def test_conv_layout_errors(layouts: tuple[str, str], prepacked: bool, match: st
     args = ((1, 12, 6, 6), (16, 12, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False, None, "float32", prepacked, False)
     with pytest.raises(ValueError, match=match):
         tune.create_task("conv2d_nchw", args + layouts).instantiate(None)
+
+
+def test_conv_register_tile_larger_than_the_register_file_is_refused() -> None:
+    """A tile of more vector accumulators than registers always spills: an invalid config (the tuner records
+    it without timing it), with the tile and the register count in the message."""
+    from tex.ops.x86.isa import vector_lanes, vector_registers
+    task = tune.create_task("conv2d_nchw", ((1, 64, 28, 28), (64, 64, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False,
+                                            None, "float32", True))
+    lanes = vector_lanes()
+    big = next(c for c in task.config_space if c.value("reg_h") * c.value("reg_n")[-1] * -(-c.value("oc_bn") // lanes)
+               > vector_registers())
+    with pytest.raises(ValueError, match=rf"vector accumulators does not fit the {vector_registers()} vector"):
+        task.instantiate(big)
+    task.instantiate(task.config_space.default())  # the default always fits

@@ -46,7 +46,7 @@ from tex.ops.x86.group_conv2d import (
     schedule_group_conv2d_nchwc,
     unpack_group_conv_weight,
 )
-from tex.ops.x86.isa import register_tiles, vector_lanes
+from tex.ops.x86.isa import register_tiles, vector_lanes, vector_registers
 from tex.ops.x86.matmul import MatmulBlocking, host_blocking, matmul_packed, schedule_matmul_packed
 from tex.schedule import Schedule, create_schedule
 from tex.tune import get_config, template
@@ -253,6 +253,12 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
             raise ValueError(f"conv2d_nchw: {what} block {blk} does not divide the {ch} channels")
     blocking = Conv2dBlocking(in_block or cfg["ic_bn"].val, out_block or cfg["oc_bn"].val, cfg["reg_n"].size[-1],
                               cfg["unroll_kw"].val, reg_h=cfg["reg_h"].val, oc_group=cfg["oc_group"].val)
+    accumulators = blocking.reg_h * blocking.reg_n * -(-blocking.oc_bn // vector_lanes(dtype))
+    if accumulators > vector_registers():
+        # such a tile spills its accumulators in every step of the reduction (3-10x slower): refused as an
+        # invalid config, which the tuner records without building or timing it
+        raise ValueError(f"conv2d_nchw: a register tile of {accumulators} vector accumulators does not fit the "
+                         f"{vector_registers()} vector registers")
     t = conv2d_nchwc(tuple(shape), tuple(wshape), tuple(strides), tuple(padding), tuple(dilation),  # type: ignore[arg-type]
                      blocking, bias=bias, activation=activation, dtype=dtype, prepacked_weight=prepacked_weight,
                      residual=residual, data_blocked=in_block is not None, out_blocked=out_block is not None)
