@@ -2,8 +2,10 @@
 
 The NCHW input and OIHW weights are repacked into channel blocks so that the innermost loop is a vector
 of `oc_bn` output channels: `out[n, oc, oh, ow, ocb] += data[n, ic, oh*s + kh*d, ow*s + kw*d, icb] *
-weight[oc, ic, kh, kw, icb, ocb]`, with a register tile of `reg_n` output columns times one vector of
-output channels accumulated in a local stage (TVM's conv2d_NCHWc schedule for x86). By default the result
+weight[oc, ic, kh, kw, icb, ocb]`, with a register tile of `reg_h` output rows x `reg_n` columns x one block
+of output channels accumulated in a local stage (TVM's conv2d_NCHWc schedule for x86; a tile that does not
+divide the row leaves a tail that lowering partitions off), and row blocks swept for `oc_group`
+output-channel blocks at a time. By default the result
 is unpacked back to NCHW, so the operator is a drop-in replacement for a plain NCHW conv2d; a model whose
 activations stay blocked between convs (onnx_import/passes/layout.py) takes and returns NCHW[b]c directly
 (`data_blocked`, `out_blocked`), so no kernel repacks them.
