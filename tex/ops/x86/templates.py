@@ -202,12 +202,6 @@ def _layout_block(layout: str, what: str) -> int | None:
     return parse_layout(layout, "conv2d_nchw", what)
 
 
-def _config_block(layout: str, what: str, knob: int) -> int | None:
-    """The block of a conv's data/output layout: "NCHWc" is blocked by the config's knob (a tuning task that
-    measures the kernel as it runs inside a blocked model), "NCHW<b>c" by b, "NCHW" not at all."""
-    return knob if layout == "NCHWc" else _layout_block(layout, what)
-
-
 def _divisors_among(n: int, cands: Sequence[int]) -> list[int]:
     return [c for c in cands if n % c == 0] or [1]
 
@@ -234,25 +228,22 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     oc = _divisors_among(wshape[0], [4, 8, 16, 32, 64])
     # a layout with its own block ("NCHW16c") fixes that block: the knob has that one value, so a task of a
     # conv inside a blocked model tunes the register tile in exactly the blocks the model runs it in
-    if data_layout != "NCHWc" and (fixed := _layout_block(data_layout, "data_layout")):
-        ic = [fixed]
-    if out_layout != "NCHWc" and (fixed := _layout_block(out_layout, "out_layout")):
-        oc = [fixed]
+    fixed_in, fixed_out = (None if layout == "NCHWc" else _layout_block(layout, what)
+                           for layout, what in ((data_layout, "data_layout"), (out_layout, "out_layout")))
+    for blk, ch, what in ((fixed_in, shape[1], "data_layout"), (fixed_out, wshape[0], "out_layout")):
+        if blk and ch % blk:
+            raise ValueError(f"conv2d_nchw: {what} block {blk} does not divide the {ch} channels")
+    ic, oc = ([fixed_in] if fixed_in else ic), ([fixed_out] if fixed_out else oc)
     regs = _inner_candidates(ow, [2, 4, 6, 7, 8, 14, 16])
     cfg.define_knob("ic_bn", ic, default=dflt.ic_bn if dflt.ic_bn in ic else ic[-1])
     cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[0])
     cfg.define_split("reg_n", ow, policy="candidate", candidate=regs, default=_pick(dflt.reg_n, regs))
     cfg.define_knob("unroll_kw", [True, False], default=True)
-    cfg.define_knob("reg_h", _divisors_among(oh, [1, 2]), default=dflt.reg_h if oh % dflt.reg_h == 0 else 1)
+    cfg.define_knob("reg_h", _divisors_among(oh, [1, 2]), default=dflt.reg_h)  # 2 only where it divides oh
     # output-channel blocks per row sweep (clamped to divide the blocks): 1 = channel-major, 64 = row-major
     cfg.define_knob("oc_group", list(OC_GROUPS), default=dflt.oc_group)
-    in_block = _config_block(data_layout, "data_layout", cfg["ic_bn"].val)
-    out_block = _config_block(out_layout, "out_layout", cfg["oc_bn"].val)
-    for blk, ch, what in ((in_block, shape[1], "data_layout"), (out_block, wshape[0], "out_layout")):
-        if blk is not None and ch % blk:
-            raise ValueError(f"conv2d_nchw: {what} block {blk} does not divide the {ch} channels")
-    blocking = Conv2dBlocking(in_block or cfg["ic_bn"].val, out_block or cfg["oc_bn"].val, cfg["reg_n"].size[-1],
-                              cfg["unroll_kw"].val, reg_h=cfg["reg_h"].val, oc_group=cfg["oc_group"].val)
+    blocking = Conv2dBlocking(cfg["ic_bn"].val, cfg["oc_bn"].val, cfg["reg_n"].size[-1], cfg["unroll_kw"].val,
+                              reg_h=cfg["reg_h"].val, oc_group=cfg["oc_group"].val)
     accumulators = blocking.reg_h * blocking.reg_n * -(-blocking.oc_bn // vector_lanes(dtype))
     if accumulators > vector_registers():
         # such a tile spills its accumulators in every step of the reduction (3-10x slower): refused as an
@@ -261,7 +252,7 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
                          f"{vector_registers()} vector registers")
     t = conv2d_nchwc(tuple(shape), tuple(wshape), tuple(strides), tuple(padding), tuple(dilation),  # type: ignore[arg-type]
                      blocking, bias=bias, activation=activation, dtype=dtype, prepacked_weight=prepacked_weight,
-                     residual=residual, data_blocked=in_block is not None, out_blocked=out_block is not None)
+                     residual=residual, data_blocked=data_layout != "NCHW", out_blocked=out_layout != "NCHW")
     s = create_schedule(t.out)
     schedule_conv2d_nchwc(s, t, blocking)
     return s, [t.data, t.weight, *([t.bias] if t.bias is not None else []),
