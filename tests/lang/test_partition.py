@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import tex
 from tex.ir.nodes import For, ForKind, IfThenElse
 from tex.lang.functor import collect
+from tex.ops import matmul
 
 
 def _loops(func: object) -> list[For]:
@@ -84,11 +85,8 @@ def test_parallel_loop_is_not_partitioned() -> None:
 def test_register_tile_with_reduction_and_cache_write() -> None:
     """A matmul with a local register tile whose columns do not divide: head tiles of 4, a tail of 3,
     each with its own accumulator allocation."""
-    m, n, k = 5, 11, 6
-    a = tex.placeholder((m, k), name="A")
-    w = tex.placeholder((k, n), name="W")
-    r = tex.reduce_axis((0, k), name="r")
-    c = tex.compute((m, n), lambda i, j: tex.sum(a[i, r] * w[r, j], axis=r), name="C")
+    a, w = tex.placeholder((5, 6), name="A"), tex.placeholder((6, 11), name="W")
+    c = matmul(a, w)  # tex.ops, the library compute
     s = tex.create_schedule(c)
     cl = s.cache_write(c, "local")
     i, j = s[c].op.axis
