@@ -22,7 +22,6 @@ tiles through __local memory keeps one copy of its barriers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -99,16 +98,23 @@ def _tighten(s: For, scope: Scope) -> For:
             and isinstance(s.min, Const) and isinstance(s.extent, Const)):
         return s
     lo, n, dtype = s.min.value, s.extent.value, s.var.dtype
-    k = _prefix(lambda m: prove(body.cond, {**scope, s.var: (Const(lo, dtype), Const(m, dtype))}) is True, n)
+    k = _prefix(body.cond, s, scope)
     if k is None or k == n:
         return s
-    if k and prove(Not(body.cond), {**scope, s.var: (Const(lo + k, dtype), Const(n - k, dtype))}) is not True:
+    if prove(Not(body.cond), {**scope, s.var: (Const(lo + k, dtype), Const(n - k, dtype))}) is not True:
         return s
     return replace(s, extent=Const(k, dtype), body=body.then_body)
 
 
-def _prefix(holds: Callable[[int], bool], n: int) -> int | None:
-    """The largest k in [1, n] with holds(k), for a monotone `holds`; None when not even holds(1)."""
+def _prefix(cond: Expr, s: For, scope: Scope) -> int | None:
+    """The most first iterations of loop `s` (constant bounds) on which `cond` provably holds, for all values
+    of the vars in `scope`; None when not even on the first. Binary search: a guard that holds on k
+    iterations holds on fewer."""
+    lo, n, dtype = s.min.value, s.extent.value, s.var.dtype  # type: ignore[attr-defined]
+
+    def holds(k: int) -> bool:
+        return prove(cond, {**scope, s.var: (Const(lo, dtype), Const(k, dtype))}) is True
+
     if holds(n):
         return n
     if not holds(1):
@@ -126,16 +132,8 @@ def _split_point(s: For, scope: Scope) -> int | None:
         return None
     if collect(s.body, lambda n: isinstance(n, Barrier)):
         return None  # a GPU loop staging tiles through __local memory: one copy of its barriers
-    lo, n = s.min.value, s.extent.value
-    best = None
-    for cond, inner in _guards(s.body, s.var, {}):
-        def holds(k: int, cond: Expr = cond, inner: Scope = inner) -> bool:
-            return prove(cond, {**scope, s.var: (Const(lo, s.var.dtype), Const(k, s.var.dtype)), **inner}) is True
-
-        k = _prefix(holds, n)
-        if k is not None and k < n:
-            best = k if best is None else min(best, k)
-    return best
+    prefixes = (_prefix(cond, s, {**scope, **inner}) for cond, inner in _guards(s.body, s.var, {}))
+    return min((k for k in prefixes if k is not None and k < s.extent.value), default=None)
 
 
 def _guards(s: Stmt, var: Var, inner: Scope) -> list[tuple[Expr, Scope]]:
