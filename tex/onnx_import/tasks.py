@@ -52,6 +52,7 @@ def residual_input(ms: tuple[Node, ...]) -> str:
 
 def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
     from tex.onnx_import.ops import _auto_pads
+    from tex.ops.x86.conv2d import pointwise_as_row
     conv = ms[0]
     res = residual_input(ms)
     act = _epilogue((ms[0], *ms[2:]) if res else ms)
@@ -75,9 +76,12 @@ def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
     group = a.get("group", 1)
     common = (xshape, wshape, strides, pads, dil, bool(b), act, "float32")
     if group == 1:
+        # a pointwise conv runs as a one-row image of the same bytes (x86.conv2d.pointwise_as_row): the kernel
+        # is called with the graph's buffers as they are
+        xrow = pointwise_as_row(xshape, wshape, strides, pads)
         # blocked by passes/layout.py: the task measures the kernel in the blocks the graph gives it
         blocked = (a["tex_data_layout"], a["tex_out_layout"]) if "tex_data_layout" in a else ()
-        return "conv2d_nchw", common + (True, bool(res), *blocked)
+        return "conv2d_nchw", (xrow,) + common[1:] + (True, bool(res), *blocked)
     if group == xshape[1] and wshape[1] == 1 and not res:
         return "depthwise_conv2d_nchw", common
     if 1 < group < xshape[1] and wshape[1] * group == xshape[1] and wshape[0] % group == 0:
