@@ -133,7 +133,7 @@ def tune_tasks(tasks: list[Any], opts: argparse.Namespace, counts: list[int] | N
             tuner.tune(trials[n - 1], mo, early_stopping=opts.early_stopping, budget_s=budgets[n - 1],
                        resume=opts.log, callbacks=[tune.callback.log_to_file(opts.log),
                                                    tune.callback.progress_bar(trials[n - 1], prefix)])
-            rows.append({"task": task, "trials": tuner.trials, "errors": tuner.errors,
+            rows.append({"task": task, "trials": tuner.trials, "errors": tuner.errors, "refused": tuner.refused,
                          "default": task.flop / default.cost / 1e9 if default.ok else 0.0,
                          "best": tuner.best_gflops, "config": tuner.best_config,
                          "seconds": time.monotonic() - t0, "interrupted": tuner.interrupted})
@@ -145,11 +145,12 @@ def tune_tasks(tasks: list[Any], opts: argparse.Namespace, counts: list[int] | N
 
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
-    head = ["task", "trials", "errors", "default GFLOP/s", "best GFLOP/s", "speedup", "time", "best config"]
+    head = ["task", "trials", "errors", "invalid", "default GFLOP/s", "best GFLOP/s", "speedup", "time", "best config"]
     body = []
     for r in rows:
         speed = f"{r['best'] / r['default']:.2f}x" if r["default"] > 0 else "-"
         body.append([f"{r['task'].name}{list(r['task'].args)}", str(r["trials"]), str(r["errors"]),
+                     str(r.get("refused", 0)),
                      f"{r['default']:.1f}", f"{r['best']:.1f}", speed, f"{r['seconds']:.0f}s", str(r["config"])])
     return _table(head, body)
 

@@ -68,11 +68,14 @@ def test_resume_takes_a_path_and_the_progress_bar_counts_down_to_the_space(tmp_p
     assert tuner.resume(log) == 30  # a pathlib.Path, not only a str
     stream = io.StringIO()
     bar = tune.callback.progress_bar(200, stream=stream)
-    view = SimpleNamespace(started=time.monotonic(), trials=4, errors=1, budget_s=None, best_gflops=12.5,
-                           space=task.config_space, visited=set(range(34)))
+    view = SimpleNamespace(started=time.monotonic(), trials=4, errors=1, refused=0, budget_s=None,
+                           best_gflops=12.5, space=task.config_space, visited=set(range(34)))
     bar(view, [], [])  # type: ignore[arg-type]
     line = stream.getvalue()
     assert "4/6 trials, 1 errors, best 12.5 GFLOP/s" in line  # 4 done, 2 configs left unmeasured
+    view.refused, view.visited = 2, set(range(36))  # two more, refused: no trial spent on them
+    bar(view, [], [tune.MeasureResult((float("inf"),), tune.MeasureErrorKind.RUNTIME_ERROR)])  # type: ignore[arg-type]
+    assert "4/4 trials, 1 errors (2 invalid configs skipped), best 12.5" in stream.getvalue()
 
 
 def test_fallback_names_a_changed_space(tmp_path: Path) -> None:

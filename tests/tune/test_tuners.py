@@ -87,6 +87,25 @@ def test_xgb_tuner_beats_random_on_a_known_landscape() -> None:
     assert xgb < rnd, (xgb, rnd)
 
 
+@pytest.mark.parametrize("cls", [tune.RandomTuner, tune.GridSearchTuner, tune.GATuner, tune.XGBTuner])
+def test_refused_configs_cost_no_trial_and_are_logged(tmp_path: object, cls: type[tune.Tuner]) -> None:
+    """A config whose template raises when instantiated (test.faulty's "invalid") never reaches the
+    measurement and is not a trial; its INSTANTIATION_ERROR record is in the log, so a resumed run skips it."""
+    task = tune.create_task("test.faulty", (64,))
+    land = Landscape(lambda cfg: 1e-3 if cfg.value("mode") == "ok" else 2e-3)
+    log = f"{tmp_path}/log.jsonl"
+    tuner = cls(task, seed=1)
+    tuner.tune(len(task.config_space), land, top_k=1, callbacks=[tune.callback.log_to_file(log)])
+    modes = [task.config_space.get(i).value("mode") for i in land.seen]
+    assert sorted(modes) == ["crash", "hang", "ok", "wrong"]
+    assert (tuner.trials, tuner.refused) == (4, 1)
+    (rec,) = [r for r in tune.load_records(log) if r.config["mode"] == "invalid"]
+    assert rec.error == "INSTANTIATION_ERROR" and "factor must be a positive int" in rec.error_msg
+    again, land2 = cls(task, seed=1), Landscape(land.cost)
+    again.tune(5, land2, top_k=1, resume=log)
+    assert land2.seen == [] and (again.trials, again.refused) == (0, 0)
+
+
 def test_early_stopping_and_budget(task: tune.Task) -> None:
     land = Landscape(lambda cfg: 1e-3)  # flat: nothing ever improves after the first batch
     tuner = tune.RandomTuner(task, seed=0)

@@ -36,8 +36,14 @@ def progress_bar(total: int, prefix: str = "", stream: IO[str] | None = None) ->
     live = out.isatty()
     total_trials = total
 
+    shown = {"trials": -1}
+
     def cb(tuner: Tuner, inputs: list[MeasureInput], results: list[MeasureResult]) -> None:
-        del inputs, results
+        del inputs
+        if not live and tuner.trials == shown["trials"] and all(r.error_kind.name == "INSTANTIATION_ERROR"
+                                                                 for r in results):
+            return  # configs refused without a trial (Tuner._screen): no new line in a log
+        shown["trials"] = tuner.trials
         elapsed = time.monotonic() - tuner.started
         # a space smaller than the trial count ends the search early: count down to what is left of it
         total = min(total_trials, tuner.trials + max(0, len(tuner.space) - len(tuner.visited)))
@@ -48,7 +54,8 @@ def progress_bar(total: int, prefix: str = "", stream: IO[str] | None = None) ->
         width = 24
         filled = int(width * done / max(total, 1))
         bar = "#" * filled + "." * (width - filled)
-        line = (f"{prefix}[{bar}] {done}/{total} trials, {tuner.errors} errors, best "
+        line = (f"{prefix}[{bar}] {done}/{total} trials, {tuner.errors} errors"
+                f"{f' ({tuner.refused} invalid configs skipped)' if tuner.refused else ''}, best "
                 f"{tuner.best_gflops:.1f} GFLOP/s, {_clock(elapsed)} elapsed, "
                 f"{'?' if math.isnan(left) else _clock(left)} left")
         out.write(("\r" + line + " " * 4) if live else line + "\n")

@@ -2,15 +2,18 @@
 
 A subclass implements `next_batch(n)` (configs not measured yet), and optionally `update(inputs,
 results)` and `has_next()`. `tune()` never raises for a failed measurement: failures are results with
-infinite cost. After the search the `top_k` best configs, and the template's default config, are measured
-again, interleaved: `final_rounds` rounds, each timing every candidate once (in a rotated order) with a share
-of `final_repeat` repeats, so that a load spike hits all candidates alike. The candidate with the lowest
-median over all its re-measured repeats is declared the best config, so tuning never declares a config that
-ran slower than the default in the same re-measurement. Each candidate's re-measurement is reported to the
-callbacks as one result holding all its repeats: more repeats than a search measurement, so that
-`record.pick_best` (and `apply_history_best`) rank that config by it; configs of the search that measured
-faster than the chosen one's re-measured cost are re-measured with the finalists in a further pass, so that
-the log's best is the tuner's choice.
+infinite cost. A proposed config that the template refuses (instantiating it raises) is recorded as an
+invalid-config result without spending a trial, so `n_trial` counts configs that were measured.
+
+After the search the `top_k` best configs, and the template's default config, are measured again, interleaved:
+`final_rounds` rounds, each timing every candidate once (in a rotated order) with a share of `final_repeat`
+repeats, so that a load spike hits all candidates alike. The candidate with the lowest median over all its re-
+measured repeats is declared the best config, so tuning never declares a config that ran slower than the
+default in the same re-measurement. Each candidate's re-measurement is reported to the callbacks as one result
+holding all its repeats: more repeats than a search measurement, so that `record.pick_best` (and
+`apply_history_best`) rank that config by it; configs of the search that measured faster than the chosen one's
+re-measured cost are re-measured with the finalists in a further pass, so that the log's best is the tuner's
+choice.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class Tuner:
         self.best_cost = math.inf
         self.trials = 0
         self.errors = 0
+        self.refused = 0  # configs the template refused when instantiated: logged, never measured nor counted
         self.interrupted = False
         self.started = time.monotonic()
         self.budget_s: float | None = None
@@ -125,6 +129,9 @@ class Tuner:
                     break
                 for c in configs:
                     self.visited.add(c.index)
+                configs = self._screen(configs, callbacks)
+                if not configs:
+                    continue
                 inputs = [MeasureInput(self.task, c) for c in configs]
                 results = mo.measure(inputs)
                 before = self.best_cost
@@ -145,6 +152,29 @@ class Tuner:
             if measure_option is None:
                 mo.close()
         return self.best_config
+
+    def _screen(self, configs: list[Config], callbacks: Sequence[Callback]) -> list[Config]:
+        """The configs the template accepts. One it refuses (instantiating it raises: a factor larger than an
+        extent, a register tile larger than the register file) costs no trial: it is learnt and logged as an
+        INSTANTIATION_ERROR result here, in this process, as the builder would record it after a round trip
+        (instantiating is a few ms: it builds the schedule, nothing is lowered or compiled)."""
+        ok: list[Config] = []
+        refused: list[tuple[MeasureInput, MeasureResult]] = []
+        for c in configs:
+            try:
+                self.task.instantiate(c)
+            except Exception as e:  # what the builder's worker reports as an invalid config
+                refused.append((MeasureInput(self.task, c), MeasureResult(
+                    (math.inf,), MeasureErrorKind.INSTANTIATION_ERROR, f"{type(e).__name__}: {e}")))
+            else:
+                ok.append(c)
+        if refused:
+            inputs, results = [i for i, _ in refused], [r for _, r in refused]
+            self.refused += len(refused)
+            self.update(inputs, results)
+            for cb in callbacks:
+                cb(self, inputs, results)
+        return ok
 
     def _final(self, mo: MeasureOption, measured: list[tuple[MeasureInput, MeasureResult]], top_k: int,
                final_repeat: int | None, callbacks: Sequence[Callback], rounds: int = 3) -> None:
