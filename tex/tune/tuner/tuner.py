@@ -7,8 +7,8 @@ invalid-config result without spending a trial, so `n_trial` counts configs that
 
 After the search the `top_k` best configs, and the template's default config, are measured again, interleaved:
 `final_rounds` rounds, each timing every candidate once (in a rotated order) with a share of `final_repeat`
-repeats, so that a load spike hits all candidates alike. The candidate with the lowest median over all its re-
-measured repeats is declared the best config, so tuning never declares a config that ran slower than the
+repeats, so that a load spike hits all candidates alike. The candidate with the lowest median over all its
+re-measured repeats is declared the best config, so tuning never declares a config that ran slower than the
 default in the same re-measurement. Each candidate's re-measurement is reported to the callbacks as one result
 holding all its repeats: more repeats than a search measurement, so that `record.pick_best` (and
 `apply_history_best`) rank that config by it; configs of the search that measured faster than the chosen one's
