@@ -36,7 +36,7 @@ def progress_bar(total: int, prefix: str = "", stream: IO[str] | None = None) ->
     live = out.isatty()
     total_trials = total
 
-    shown = {"trials": -1}
+    shown = {"trials": 0}
 
     def cb(tuner: Tuner, inputs: list[MeasureInput], results: list[MeasureResult]) -> None:
         del inputs
