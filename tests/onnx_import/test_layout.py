@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 from helpers import Net, ort_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -207,3 +208,25 @@ def test_random_pointwise_chains_match_onnxruntime(c1: int, c2: int, h: int, w: 
     n = Net((1, c1, h, w), seed)
     a = n.op("Relu", n.conv("x", c1, c2, k=1, pad=0))
     _check(n.model(n.op("Relu", n.op("Add", n.conv(a, c2, c1, k=1, pad=0), "x"))), seed)
+
+
+def test_a_model_tuned_in_its_blocks_compiles_without_fallback_warnings(tmp_path: object) -> None:
+    """Choosing a conv's blocks asks for a record of its "NCHWc" task, which a model tuned in the graph's
+    blocks does not have: that question is silent; only the tasks the executor compiles may warn."""
+    import warnings
+
+    from tex import tune
+    from tex.onnx_import import extract_tasks
+    n = Net((1, 16, 8, 8))
+    m = n.model(n.conv(n.op("Relu", n.conv("x", 16, 32, k=1, pad=0)), 32, 16))
+    log = f"{tmp_path}/log.jsonl"
+    for mt in extract_tasks(m):
+        t = mt.create()
+        tune.append_records(log, [tune.Record(t.name, t.args, str(t.target), t.target.fingerprint(),
+                                              t.config_space.version(), t.config_space.default().to_json(),
+                                              (1e-3,))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check(m, tuning_log=log)
+    with pytest.warns(RuntimeWarning, match="no record of 'conv2d_nchw'"):  # a task without a record still says so
+        _check(n.model(n.conv("x", 16, 8, k=1, pad=0)), tuning_log=log)

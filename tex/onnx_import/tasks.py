@@ -102,7 +102,8 @@ def conv_blocks(n: Node, g: Graph, in_block: int | None) -> tuple[int, int] | No
     name, args = call
     args = args + ("NCHWc", "NCHWc")  # the task of the conv blocked (this node is not converted yet)
     t = lookup(name)
-    cfg = t.resolve(args) or t.space(args).default()
+    # quiet: a model tuned in its graph's blocks has no record of this "NCHWc" task, and needs none
+    cfg = t.resolve(args, quiet=True) or t.space(args).default()
     ic_bn, oc_bn = int(cfg.value("ic_bn")), int(cfg.value("oc_bn"))
     channels = args[0][1]
     if in_block is not None and channels % in_block == 0:

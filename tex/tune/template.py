@@ -79,14 +79,15 @@ class Template:
             raise TuneError(f"template '{self.name}' must return (schedule, [tensors]), got {type(out).__name__}")
         return out[0], list(out[1])
 
-    def resolve(self, args: tuple[Any, ...]) -> Config | None:
+    def resolve(self, args: tuple[Any, ...], quiet: bool = False) -> Config | None:
         """The config a call with `args` uses: the best record under `apply_history_best`, else None (the
-        default; the dispatch context says once why no record applied)."""
+        default; the dispatch context says once why no record applied, unless `quiet`: a caller asking
+        whether a record exists, not compiling)."""
         ctx = current_dispatch()
         if ctx is None:
             return None
         config, why = ctx.query(self, normalize_args(args))
-        if config is None and why:
+        if config is None and why and not quiet:
             warnings.warn(why, RuntimeWarning, stacklevel=3)
         return config
 
