@@ -186,24 +186,25 @@ def test_random_conv_chains_match_onnxruntime(c1: int, c2: int, hw: int, pool: b
     _check(n.model(n.op("GlobalMaxPool", c)), seed)
 
 
-def test_pointwise_convs_run_as_one_row_images() -> None:
-    """A 1x1, stride-1, unpadded conv compiles (and tunes) as a 1 x H*W image of the same bytes, blocked or
-    NCHW, with its shortcut; strided and padded 1x1 convs keep their planes."""
+def test_pointwise_convs_run_as_long_rows() -> None:
+    """A 1x1, stride-1, unpadded conv compiles (and tunes) as an image of a few long rows of the same bytes
+    (x86.conv2d.pointwise_as_row), blocked or NCHW, with its shortcut; strided and padded 1x1 convs, and
+    those whose rows would not be fewer, keep their planes."""
     from tex.onnx_import import extract_tasks
-    n = Net((1, 16, 7, 9))
-    a = n.op("Relu", n.conv("x", 16, 32, k=1, pad=0))
-    b = n.op("Relu", n.op("Add", n.conv(a, 32, 16, k=1, pad=0), "x"))
+    n = Net((1, 16, 6, 40))
+    a = n.op("Relu", n.conv("x", 16, 64, k=1, pad=0))  # 4 output blocks x 4 rows of 60
+    b = n.op("Relu", n.op("Add", n.conv(a, 64, 16, k=1, pad=0), "x"))  # 1 block: 16 rows would be > 6
     c = n.conv(b, 16, 16, k=1, pad=0, stride=2)
     m = n.model(n.conv(c, 16, 8, k=1, pad=1))
     shapes = sorted(t.args[0] for t in extract_tasks(m) if t.template == "conv2d_nchw")
-    assert shapes == [(1, 16, 1, 63), (1, 16, 4, 5), (1, 16, 7, 9), (1, 32, 1, 63)]
+    assert shapes == [(1, 16, 3, 20), (1, 16, 4, 60), (1, 16, 6, 40), (1, 64, 6, 40)]
     for blocked in (True, False):
         _check(m, blocked_layout=blocked)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(c1=st.sampled_from([8, 16, 24, 32]), c2=st.sampled_from([8, 16, 48]), h=st.integers(1, 9),
-       w=st.integers(1, 13), seed=st.integers(0, 99))
+@given(c1=st.sampled_from([8, 16, 24, 32]), c2=st.sampled_from([8, 16, 48, 64]), h=st.integers(1, 12),
+       w=st.integers(1, 64), seed=st.integers(0, 99))
 def test_random_pointwise_chains_match_onnxruntime(c1: int, c2: int, h: int, w: int, seed: int) -> None:
     n = Net((1, c1, h, w), seed)
     a = n.op("Relu", n.conv("x", c1, c2, k=1, pad=0))

@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 import tex
 from tex.ops.reference import from_blocked
 from tex.ops.x86.batch_matmul import BatchMatmulBlocking, batch_matmul, schedule_batch_matmul
-from tex.ops.x86.conv2d import Conv2dBlocking, conv2d_nchwc, default_blocking, schedule_conv2d_nchwc
+from tex.ops.x86.conv2d import (
+    Conv2dBlocking,
+    conv2d_nchwc,
+    default_blocking,
+    pointwise_as_row,
+    schedule_conv2d_nchwc,
+)
 from tex.ops.x86.dense import DenseBlocking, dense, pack_dense_weight, schedule_dense
 from tex.ops.x86.depthwise import DepthwiseBlocking, depthwise_conv2d_nchw, schedule_depthwise
 from tex.ops.x86.matmul import MatmulBlocking, matmul_packed, schedule_matmul_packed
@@ -137,16 +143,39 @@ def test_conv2d_nchwc_property(c: int, hw: int, oc: int, k: int, stride: int, re
 
 
 def test_default_blocking_fits_the_layer() -> None:
-    """AVX2 defaults: 2 x 2 tiles of two vectors on even narrow planes, one row of 4 on wide ones; the
-    sweep groups as many output-channel blocks as keep their weights within 256 KiB."""
-    wide, narrow, odd = (default_blocking(256, 256, w, lanes=8, out_height=w, kernel_size=9) for w in (56, 14, 7))
+    """AVX2 defaults: two vectors of output channels in 2 x 2 tiles on even narrow planes, one row of 4 on
+    wide ones, 6 (4 below 12 columns) on odd widths and GEMM's 6 on the long rows of 1x1 convs; one vector
+    where 16 does not divide the channels; the sweep groups as many output-channel blocks as keep their
+    weights within 256 KiB."""
+    wide, narrow, odd, odd_narrow = (default_blocking(256, 256, w, lanes=8, out_height=w, kernel_size=9)
+                                     for w in (56, 14, 27, 7))
     assert (wide.oc_bn, wide.reg_h, wide.reg_n) == (16, 1, 4)
     assert (narrow.oc_bn, narrow.reg_h, narrow.reg_n) == (16, 2, 2)
-    assert (odd.oc_bn, odd.reg_h, odd.reg_n) == (8, 1, 7)
+    assert (odd.oc_bn, odd.reg_h, odd.reg_n) == (16, 1, 6)
+    assert (odd_narrow.oc_bn, odd_narrow.reg_h, odd_narrow.reg_n) == (16, 1, 4)
+    assert default_blocking(64, 24, 7, lanes=8, out_height=7).oc_bn == 8
+    row = default_blocking(256, 64, 784, lanes=8, out_height=4, kernel_size=1)  # pointwise_as_row's rows
+    assert (row.oc_bn, row.reg_h, row.reg_n) == (16, 1, 6)
     assert wide.oc_group == 1  # 256 * 9 * 16 * 4 B = 144 KiB per block: one fits
     one_by_one = default_blocking(1024, 256, 14, lanes=8, out_height=14, kernel_size=1)
     assert one_by_one.oc_group == 4  # 64 KiB per block
     assert default_blocking(64, 64, 56, lanes=16).oc_group == 4  # all four 4 KiB blocks in one sweep
+def test_pointwise_as_row() -> None:
+    """A 1x1, stride-1, unpadded conv becomes the fewest rows dividing H*W that give 16 (output block x row)
+    parallel iterations, if fewer than H; anything else keeps its shape."""
+    def rows(shape: tuple[int, ...], oc: int, k: int = 1, stride: int = 1, pad: int = 0) -> tuple[int, ...]:
+        return pointwise_as_row(shape, (oc, shape[1], k, k), (stride, stride), (pad,) * 4)
+
+    assert rows((1, 256, 14, 14), 1024) == (1, 256, 1, 196)  # 64 blocks: one row is parallel enough
+    assert rows((1, 64, 56, 56), 64) == (1, 64, 4, 784)  # 4 blocks x 4 rows
+    assert rows((1, 96, 55, 55), 16) == (1, 96, 25, 121)  # one block: 25 rows (the first divisor >= 16)
+    assert rows((1, 384, 13, 13), 64) == (1, 384, 13, 13)  # 13 rows would be the plane itself
+    assert rows((1, 4, 3, 3), 4) == (1, 4, 3, 3)  # fewer pixels than the iterations wanted
+    assert rows((1, 64, 56, 56), 64, stride=2) == (1, 64, 56, 56)
+    assert rows((1, 64, 56, 56), 64, pad=1) == (1, 64, 56, 56)
+    assert rows((1, 64, 56, 56), 64, k=3, pad=1) == (1, 64, 56, 56)
+
+
 def test_conv2d_nchwc_errors() -> None:
     with pytest.raises(ValueError, match="must divide"):
         conv2d_nchwc((1, 12, 8, 8), (16, 12, 3, 3), blocking=Conv2dBlocking(ic_bn=8))

@@ -69,19 +69,26 @@ def default_blocking(in_channels: int, out_channels: int, out_width: int, lanes:
         return next(b for b in (v, 16, 8, 4, 2, 1) if c % b == 0)
 
     ic_bn = block(in_channels) if in_channels >= v else in_channels
-    if v == 8 and out_channels % 16 == 0 and out_height == 1 and out_width >= 6:
-        # AVX2 on one long row (a pointwise conv run as a 1 x H*W image, see pointwise_as_row): GEMM's 6 x 16
-        # register tile, 12 accumulators, its tail partitioned off; 1.1-1.4x the 2-D tiles on ResNet-50's 1x1s
-        b = Conv2dBlocking(ic_bn=ic_bn, oc_bn=16, reg_n=6)
-    elif v == 8 and out_channels % 16 == 0 and out_width >= 28 and out_width % 4 == 0:
-        # AVX2 on wide rows: two vectors of output channels x 4 columns (8 accumulators, 2 weight vectors and
-        # a broadcast of 16 registers) beat one vector x 8 columns by 1.1-1.4x on ResNet-50's 56- and 28-wide
-        # layers; narrow rows keep one vector x up to 14 columns
-        b = Conv2dBlocking(ic_bn=ic_bn, oc_bn=16, reg_n=4)
-    elif v == 8 and out_channels % 16 == 0 and out_width % 2 == 0 and out_height % 2 == 0:
-        # AVX2 on narrow even planes (ResNet-50's 14x14): the same two vectors x 4 pixels as a 2 x 2 tile of
-        # rows and columns: one vector x 14 columns needs a broadcast per FMA and was 1.1-1.3x slower
-        b = Conv2dBlocking(ic_bn=ic_bn, oc_bn=16, reg_n=2, reg_h=2)
+    if v == 8 and out_channels % 16 == 0:
+        # AVX2: two vectors of output channels (2 weight vectors + a broadcast leave 13 registers for
+        # accumulators) in tiles whose tail lowering partitions off (tex/ir/transform/partition.py)
+        if (out_height == 1 and out_width >= 6) or (kernel_size == 1 and out_width >= 24):
+            # long rows of a 1x1 conv (pointwise ones run as images of a few long rows, see
+            # pointwise_as_row): GEMM's 6 x 16 tile; 1.1-1.4x the 2-D tiles on ResNet-50's 1x1s
+            reg_n, reg_h = 6, 1
+        elif out_width >= 28 and out_width % 4 == 0:
+            # x 4 columns on wide rows: beat one vector x 8 columns by 1.1-1.4x on ResNet-50's 56- and
+            # 28-wide layers
+            reg_n, reg_h = 4, 1
+        elif out_width % 2 == 0 and out_height % 2 == 0:
+            # narrow even planes (ResNet-50's 14x14): a 2 x 2 tile of rows and columns; one vector x 14
+            # columns needs a broadcast per FMA and was 1.1-1.3x slower
+            reg_n, reg_h = 2, 2
+        else:
+            # odd widths (SqueezeNet's 55, 27, 13): x 6 columns (x 4 below 12) with a tail, 1.6-2.2x one
+            # vector x 8 columns on SqueezeNet's 3x3 expand convs
+            reg_n, reg_h = (6 if out_width >= 12 else min(4, out_width)), 1
+        b = Conv2dBlocking(ic_bn=ic_bn, oc_bn=16, reg_n=reg_n, reg_h=reg_h)
     else:
         reg_n = next((r for r in (8, 7, 14, 6, 4) if out_width % r == 0), 8)
         b = Conv2dBlocking(ic_bn=ic_bn, oc_bn=block(out_channels), reg_n=reg_n)
@@ -94,16 +101,24 @@ def default_blocking(in_channels: int, out_channels: int, out_width: int, lanes:
     return dataclasses.replace(b, oc_group=group)
 
 
+PARALLEL_ROWS = 16  # the (output-channel block x row) iterations a pointwise conv's rows should give the cores
+
+
 def pointwise_as_row(shape: tuple[int, ...], weight_shape: tuple[int, ...], strides: tuple[int, ...],
                      padding: tuple[int, ...]) -> tuple[int, ...]:
-    """The data shape to compile a conv with: (N, C, 1, H*W) for a pointwise conv (1x1 kernel, stride 1, no
-    padding), whose NCHW and NCHW[b]c buffers hold the same bytes as that one-row image, else `shape`.
-    Its pixels are then independent columns of one row, so a register tile is not bounded by the row width
-    (7 or 14 on ResNet-50's late stages) and the kernel is the 6 x 16 GEMM tile of `default_blocking`."""
+    """The data shape to compile a conv with: for a pointwise conv (1x1 kernel, stride 1, no padding) an image
+    of R rows x H*W/R columns, whose NCHW and NCHW[b]c buffers hold the same bytes; else `shape`.
+
+    Long rows free the register tile from the row width (7 or 14 on ResNet-50's late stages: there it is
+    GEMM's 6 x 16 tile of `default_blocking`); R, the fewest rows dividing H*W that give PARALLEL_ROWS
+    (output blocks of 16 channels x rows) to run in parallel, keeps a conv with few output channels (a
+    16-channel squeeze conv has one block) from running on one core. No fewer rows than H: `shape` itself."""
     if tuple(weight_shape[2:]) != (1, 1) or any(s != 1 for s in strides) or any(padding) or len(shape) != 4:
         return tuple(shape)
     n, c, h, w = shape
-    return (n, c, 1, h * w)
+    need = -(-PARALLEL_ROWS // max(weight_shape[0] // 16, 1))
+    rows = next((r for r in range(need, h * w + 1) if (h * w) % r == 0), h * w)
+    return (n, c, rows, h * w // rows) if rows < h else tuple(shape)
 
 
 def pack_conv_weight(w: np.ndarray, ic_bn: int, oc_bn: int) -> np.ndarray:
