@@ -143,14 +143,14 @@ def test_conv2d_nchwc_property(c: int, hw: int, oc: int, k: int, stride: int, re
 
 
 def test_default_blocking_fits_the_layer() -> None:
-    """AVX2 defaults: two vectors of output channels in 2 x 2 tiles on even narrow planes, one row of 4 on
-    wide ones, 6 (4 below 12 columns) on odd widths and GEMM's 6 on the long rows of 1x1 convs; one vector
-    where 16 does not divide the channels; the sweep groups as many output-channel blocks as keep their
-    weights within 256 KiB."""
+    """AVX2 defaults: two vectors of output channels in 12-accumulator tiles: 2 x 3 on even narrow planes,
+    one row of 6 on wide rows and odd planes (4 below 12 columns), GEMM's 6 on the long rows of 1x1 convs;
+    one vector where 16 does not divide the channels; the sweep groups as many output-channel blocks as
+    keep their weights within 256 KiB."""
     wide, narrow, odd, odd_narrow = (default_blocking(256, 256, w, lanes=8, out_height=w, kernel_size=9)
                                      for w in (56, 14, 27, 7))
-    assert (wide.oc_bn, wide.reg_h, wide.reg_n) == (16, 1, 4)
-    assert (narrow.oc_bn, narrow.reg_h, narrow.reg_n) == (16, 2, 2)
+    assert (wide.oc_bn, wide.reg_h, wide.reg_n) == (16, 1, 6)
+    assert (narrow.oc_bn, narrow.reg_h, narrow.reg_n) == (16, 2, 3)
     assert (odd.oc_bn, odd.reg_h, odd.reg_n) == (16, 1, 6)
     assert (odd_narrow.oc_bn, odd_narrow.reg_h, odd_narrow.reg_n) == (16, 1, 4)
     assert default_blocking(64, 24, 7, lanes=8, out_height=7).oc_bn == 8

@@ -72,21 +72,16 @@ def default_blocking(in_channels: int, out_channels: int, out_width: int, lanes:
     if v == 8 and out_channels % 16 == 0:
         # AVX2: two vectors of output channels (2 weight vectors + a broadcast leave 13 registers for
         # accumulators) in tiles whose tail lowering partitions off (tex/ir/transform/partition.py)
-        if (out_height == 1 and out_width >= 6) or (kernel_size == 1 and out_width >= 24):
-            # long rows of a 1x1 conv (pointwise ones run as images of a few long rows, see
-            # pointwise_as_row): GEMM's 6 x 16 tile; 1.1-1.4x the 2-D tiles on ResNet-50's 1x1s
+        # 12 accumulators: 1.1-1.3x the 8 of 1 x 4 and 2 x 2 tiles on ResNet-50's 3x3 layers (2 threads)
+        if (out_height == 1 and out_width >= 6) or out_width >= 24:
+            # long rows (pointwise convs run as images of a few long rows, see pointwise_as_row): GEMM's
+            # 6 x 16 tile
             reg_n, reg_h = 6, 1
-        elif out_width >= 28 and out_width % 4 == 0:
-            # x 4 columns on wide rows: beat one vector x 8 columns by 1.1-1.4x on ResNet-50's 56- and
-            # 28-wide layers
-            reg_n, reg_h = 4, 1
-        elif out_width % 2 == 0 and out_height % 2 == 0:
-            # narrow even planes (ResNet-50's 14x14): a 2 x 2 tile of rows and columns; one vector x 14
-            # columns needs a broadcast per FMA and was 1.1-1.3x slower
-            reg_n, reg_h = 2, 2
+        elif out_height % 2 == 0 and out_width >= 3:
+            # narrow even planes (ResNet-50's 14x14): 2 rows x 3 columns
+            reg_n, reg_h = 3, 2
         else:
-            # odd widths (SqueezeNet's 55, 27, 13): x 6 columns (x 4 below 12) with a tail, 1.6-2.2x one
-            # vector x 8 columns on SqueezeNet's 3x3 expand convs
+            # odd narrow planes (SqueezeNet's 13x13, ResNet-50's 7x7): x 6 columns, x 4 below 12
             reg_n, reg_h = (6 if out_width >= 12 else min(4, out_width)), 1
         b = Conv2dBlocking(ic_bn=ic_bn, oc_bn=16, reg_n=reg_n, reg_h=reg_h)
     else:
