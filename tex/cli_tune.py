@@ -150,7 +150,7 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         speed = f"{r['best'] / r['default']:.2f}x" if r["default"] > 0 else "-"
         body.append([f"{r['task'].name}{list(r['task'].args)}", str(r["trials"]), str(r["errors"]),
-                     str(r.get("refused", 0)),
+                     str(r["refused"]),
                      f"{r['default']:.1f}", f"{r['best']:.1f}", speed, f"{r['seconds']:.0f}s", str(r["config"])])
     return _table(head, body)
 

@@ -76,8 +76,8 @@ def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
     group = a.get("group", 1)
     common = (xshape, wshape, strides, pads, dil, bool(b), act, "float32")
     if group == 1:
-        # a pointwise conv runs as a one-row image of the same bytes (x86.conv2d.pointwise_as_row): the kernel
-        # is called with the graph's buffers as they are
+        # a pointwise conv runs as an image of a few long rows of the same bytes (x86.conv2d.pointwise_as_row):
+        # the kernel is called with the graph's buffers as they are
         xrow = pointwise_as_row(xshape, wshape, strides, pads)
         # blocked by passes/layout.py: the task measures the kernel in the blocks the graph gives it
         blocked = (a["tex_data_layout"], a["tex_out_layout"]) if "tex_data_layout" in a else ()

@@ -87,6 +87,14 @@ class Task:
     def instantiate(self, config: Config | None = None) -> tuple[Schedule, list[Tensor]]:
         return self.template.instantiate(self.args, config)
 
+    def try_instantiate(self, config: Config) -> tuple[tuple[Schedule, list[Tensor]] | None, str]:
+        """(the schedule and args of `config`, "") or (None, why the template refused it): an invalid config
+        (a factor larger than an extent, a tile larger than the register file, a schedule error, ...)."""
+        try:
+            return self.instantiate(config), ""
+        except Exception as e:  # whatever the template raises for this config makes it invalid
+            return None, f"{type(e).__name__}: {e}"
+
     @property
     def flop(self) -> float:
         if self._flop is None:

@@ -95,10 +95,10 @@ def _build(state: _State, req: dict[str, Any]) -> Any:
 
     t = state.task(req["spec"])
     config = t.config_space.from_json(req["config"])
-    try:
-        s, args = t.instantiate(config)
-    except Exception as e:  # an invalid config: a schedule error, a factor larger than an extent, ...
-        return None, ("INSTANTIATION_ERROR", f"{type(e).__name__}: {e}")
+    built, why = t.try_instantiate(config)
+    if built is None:
+        return None, ("INSTANTIATION_ERROR", why)
+    s, args = built
     try:
         t0 = time.perf_counter()
         f = build(s, args, target=str(t.target), name=t.name.replace(".", "_"))

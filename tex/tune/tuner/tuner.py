@@ -161,11 +161,10 @@ class Tuner:
         ok: list[Config] = []
         refused: list[tuple[MeasureInput, MeasureResult]] = []
         for c in configs:
-            try:
-                self.task.instantiate(c)
-            except Exception as e:  # what the builder's worker reports as an invalid config
-                refused.append((MeasureInput(self.task, c), MeasureResult(
-                    (math.inf,), MeasureErrorKind.INSTANTIATION_ERROR, f"{type(e).__name__}: {e}")))
+            built, why = self.task.try_instantiate(c)  # the builder's worker refuses the same configs
+            if built is None:
+                refused.append((MeasureInput(self.task, c),
+                                MeasureResult((math.inf,), MeasureErrorKind.INSTANTIATION_ERROR, why)))
             else:
                 ok.append(c)
         if refused:
