@@ -168,11 +168,12 @@ def show(path: str) -> str:
     best = pick_best(recs)
     if not best:
         return f"{path}: {len(recs)} records, none successful"
-    head = ["task", "args", "target", "cpu", "best ms", "config", "measured"]
+    head = ["task", "args", "target", "device", "best ms", "config", "measured"]
     body = []
     for (task, args, _, _), r in sorted(best.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         n = sum(1 for x in recs if x.task == task and x.args == args)
-        body.append([task, json.dumps(list(args)), r.target, str(r.fingerprint.get("cpu", "-")),
+        device = r.fingerprint.get("cpu") or r.fingerprint.get("device", "-")  # an OpenCL record names its device
+        body.append([task, json.dumps(list(args)), r.target, str(device),
                      f"{r.cost * 1e3:.4f}" if math.isfinite(r.cost) else "-",
                      ", ".join(f"{k}={v}" for k, v in r.config.items()), str(n)])
     return f"{path}: {len(recs)} records, {len(best)} tasks\n" + _table(head, body)

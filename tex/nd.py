@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tex.targets.opencl.codegen import CL_TYPES
-from tex.targets.opencl.runtime import DeviceContext, NDArray, OpenCLModule, device_context, empty_on, to_device
+from tex.targets.opencl.runtime import DeviceContext, NDArray, OpenCLModule, empty_on, target_context, to_device
 from tex.targets.target import Target, TargetKind, as_target
 
 __all__ = ["NDArray", "array", "empty"]
@@ -56,6 +56,6 @@ def _context(device: Any, where: str) -> DeviceContext:
     if isinstance(device, str | Target):
         target = as_target(device)
         if target.kind is TargetKind.OPENCL:
-            return device_context(target.device)
+            return target_context(target)
     raise ValueError(f"{where}: device must be an OpenCL target ('opencl' or 'opencl -device=N'), an OpenCL "
                      f"module or an NDArray, got {device!r}")

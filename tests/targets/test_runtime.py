@@ -177,7 +177,8 @@ def test_kernel_named_like_a_libm_function() -> None:
 # ---------------------------------------------------------------- targets and devices
 
 @pytest.mark.parametrize("text", ["llvm", "llvm -mcpu=skylake-avx512", "llvm -mcpu=skylake-avx512 -mattr=+avx2,+fma",
-                                  "llvm -mattr=-avx512f", "opencl", "opencl -device=1"])
+                                  "llvm -mattr=-avx512f", "opencl", "opencl -device=1",
+                                  "opencl -device=rtx", "opencl -platform=NVIDIA -device=4090"])
 def test_target_round_trips(text: str) -> None:
     t = Target.parse(text)
     assert str(t) == text and Target.parse(str(t)) == t
@@ -190,6 +191,9 @@ def test_target_fields_and_fingerprint() -> None:
     fp = Target.parse("llvm").fingerprint()
     assert fp["cpu"] and fp["llvm"].startswith("22") and "avx" in str(fp["features"])
     assert Target.parse("opencl -device=2").device == 2
+    t = Target.parse("opencl -platform=NVIDIA -device=4090")  # a name with digits only is an index: 4090
+    assert (t.platform, t.device, t.device_name) == ("NVIDIA", 4090, None)
+    assert Target.parse("opencl -device=RTX").device_name == "RTX"
     assert Target("llvm -mcpu=znver4") == Target.parse("llvm -mcpu=znver4") == Target(TargetKind.LLVM, mcpu="znver4")
     with pytest.raises(ValueError, match="unknown target kind 'cuda'"):
         Target("cuda")
@@ -200,7 +204,8 @@ def test_target_fields_and_fingerprint() -> None:
     ("llvm -mcpux=a", r"unknown option '-mcpux'"),
     ("llvm -mattr=avx2", r"-mattr feature 'avx2' must start with \+ or -"),
     ("llvm -mcpu", r"option '-mcpu' needs a value"),
-    ("opencl -device=x", r"-device must be a non-negative integer, got 'x'"),
+    ("opencl -device=-1", r"-device must be a device index \(0, 1, ...\) or a word of the device's name, got '-1'"),
+    ("opencl -platform=+x", r"-platform must be a device index .* or a word of the platform's name"),
     ("", r"empty target string"),
 ])
 def test_bad_target_strings(text: str, bad: str) -> None:

@@ -5,6 +5,9 @@
     "llvm -mcpu=znver4 -mattr=+avx2,-avx512f"  a CPU with features switched on/off
     "llvm -mattr=+avx2,+fma"                   LLVM's generic x86-64 plus those features (as in TVM)
     "opencl" / "opencl -device=N"              the N-th OpenCL device of `list_devices()`
+    "opencl -device=rtx" / "-platform=NVIDIA"   the device / platform whose name contains that word
+                                               (case-insensitive, the first match that builds a kernel;
+                                               digits alone are an index)
 
 `str(Target.parse(s))` gives back a canonical form of `s`; parsing it again gives an equal Target.
 llvmlite is imported lazily: parsing a string needs nothing but Python.
@@ -24,7 +27,7 @@ class TargetKind(StrEnum):
 
 _OPTIONS: dict[TargetKind, tuple[str, ...]] = {
     TargetKind.LLVM: ("-mcpu", "-mattr", "-mtriple"),
-    TargetKind.OPENCL: ("-device",),
+    TargetKind.OPENCL: ("-platform", "-device"),
 }
 
 
@@ -41,15 +44,18 @@ class Target:
     mattr: tuple[str, ...] = ()
     mtriple: str | None = None
     device: int | None = None
+    device_name: str | None = None   # opencl: part of the device's name (-device=NAME)
+    platform: str | None = None      # opencl: part of the platform's name (-platform=NAME)
 
     def __post_init__(self) -> None:
         """`Target("llvm -mcpu=...")` parses the string, as TVM's `Target(...)` does."""
         if isinstance(self.kind, TargetKind):
             return
-        if (self.mcpu, self.mattr, self.mtriple, self.device) != (None, (), None, None):
+        if (self.mcpu, self.mattr, self.mtriple, self.device, self.device_name, self.platform) != \
+                (None, (), None, None, None, None):
             raise ValueError(f"target {self.kind!r}: give options in the string or as keywords, not both")
         parsed = Target.parse(self.kind)
-        for name in ("kind", "mcpu", "mattr", "mtriple", "device"):
+        for name in ("kind", "mcpu", "mattr", "mtriple", "device", "device_name", "platform"):
             object.__setattr__(self, name, getattr(parsed, name))
 
     @staticmethod
@@ -82,9 +88,13 @@ class Target:
             opts[key] = value
         if kind is TargetKind.OPENCL:
             dev = opts.get("-device")
-            if dev is not None and not (dev.isdigit()):
-                raise ValueError(f"target {text!r}: -device must be a non-negative integer, got {dev!r}")
-            return Target(kind, device=int(dev) if dev is not None else None)
+            for key in ("-device", "-platform"):
+                if opts.get(key, "x")[0] in "-+":
+                    raise ValueError(f"target {text!r}: {key} must be a device index (0, 1, ...) or a word of the "
+                                     f"{key[1:]}'s name, got {opts[key]!r}")
+            index = int(dev) if dev is not None and dev.isdigit() else None
+            return Target(kind, device=index, device_name=dev if index is None else None,
+                          platform=opts.get("-platform"))
         mattr: tuple[str, ...] = ()
         if "-mattr" in opts:
             mattr = tuple(opts["-mattr"].split(","))
@@ -103,8 +113,10 @@ class Target:
             parts.append(f"-mcpu={self.mcpu}")
         if self.mattr:
             parts.append(f"-mattr={','.join(self.mattr)}")
-        if self.device is not None:
-            parts.append(f"-device={self.device}")
+        if self.platform is not None:
+            parts.append(f"-platform={self.platform}")
+        if self.device is not None or self.device_name is not None:
+            parts.append(f"-device={self.device if self.device is not None else self.device_name}")
         return " ".join(parts)
 
     @property
@@ -132,9 +144,12 @@ class Target:
         return str(llvm.get_process_triple())
 
     def fingerprint(self) -> dict[str, object]:
-        """What makes a tuning record valid for this target: CPU, features, compiler version."""
+        """What makes a tuning record valid for this target: CPU, features, compiler version; for OpenCL the
+        platform, device and driver it resolves to (not its index: index 0 differs between machines)."""
         if self.kind is TargetKind.OPENCL:
-            return {"kind": self.kind.value, "device": self.device or 0}
+            from tex.targets.opencl.runtime import device_fingerprint
+
+            return device_fingerprint(self)
         import llvmlite
         import llvmlite.binding as llvm
 

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tex
+from tex.targets import Target
 from tex.targets.devices import opencl_devices
 
 pytestmark = pytest.mark.skipif(not opencl_devices(), reason="no OpenCL device (install pocl-opencl-icd)")
@@ -252,3 +253,43 @@ def test_thread_tag_bound_twice() -> None:
     bind(s, B, s[B].op.axis[1], "threadIdx.x")
     with pytest.raises(tex.BuildError, match=r"threadIdx\.x is bound twice on one loop path"):
         tex.build(s, [A, C], target="opencl")
+
+
+def test_pick_device_by_index_and_by_name() -> None:
+    """-device=N, -device=NAME and -platform=NAME (a case-insensitive word of the name) reach the same device,
+    sharing its context; the module's device is the one `tex.targets.list_devices()` lists."""
+    dev = opencl_devices()[0]
+    word = dev.name.split("-")[0].upper()  # e.g. PTHREAD of pthread-skylake-avx512-...
+    s, args = elementwise(40, 8)
+    a, b = rand(40), rand(40)
+    want = np.exp(a) * b + 1 / (1 + np.exp(-b)) - np.abs(a - 0.5)
+    ctxs = []
+    for target in (dev.target, f"opencl -device={word}", f"opencl -platform={dev.platform.split()[0].lower()}",
+                   f"opencl -platform={dev.platform.split()[0]} -device={dev.index}"):
+        f = tex.build(s, args, target=target)
+        c = np.full(40, np.nan, "float32")
+        f(a, b, c)
+        np.testing.assert_allclose(c, want, rtol=1e-5, atol=1e-6, err_msg=target)
+        assert str(Target(target)) == target
+        ctxs.append(f.ctx)
+    assert all(c is ctxs[0] for c in ctxs) and ctxs[0].name == dev.name
+
+
+@pytest.mark.parametrize(("target", "match"), [
+    ("opencl -device=no-such-gpu", r"-device=no-such-gpu: no OpenCL device's name matches \(devices: 0: "),
+    ("opencl -platform=no-such-vendor", r"-platform=no-such-vendor: no OpenCL device's name matches"),
+    ("opencl -platform=no-such-vendor -device=0", r"device 0 is on platform"),
+])
+def test_device_name_matches_nothing(target: str, match: str) -> None:
+    s, args = elementwise(8, 4)
+    with pytest.raises(tex.BuildError, match=match):
+        tex.build(s, args, target=target)
+
+
+def test_fingerprint_names_the_device_not_its_index() -> None:
+    """A tuning log from device 0 of another machine (another GPU) must not apply here: the fingerprint holds
+    the platform, device name and driver the target resolves to."""
+    dev = opencl_devices()[0]
+    fp = Target(dev.target).fingerprint()
+    assert fp["kind"] == "opencl" and fp["platform"] == dev.platform and fp["device"] == dev.name
+    assert fp["driver"] and fp == Target(f"opencl -device={dev.name.split('-')[0]}").fingerprint()

@@ -18,7 +18,7 @@ _EXTENSION = re.compile(r"^\s*#pragma\s+OPENCL\s+EXTENSION\s+(\w+)\s*:\s*enable"
 
 def build(func: PrimFunc, target: Target) -> object:
     """An OpenCLModule for `func` on the target's device; limits are checked before the compiler runs."""
-    from tex.targets.opencl.runtime import OpenCLModule, device_context
+    from tex.targets.opencl.runtime import OpenCLModule, target_context
 
     func = devectorize(vectorize_cl(func))
     params = {id(p) for p in func.params}
@@ -30,7 +30,7 @@ def build(func: PrimFunc, target: Target) -> object:
                     if id(v) not in params and all(v is not e for e in extra):
                         extra.append(v)
     source, launch = codegen(func, tuple(extra))
-    ctx = device_context(target.device)
+    ctx = target_context(target)
     check_limits(func.name, launch, source, ctx, shared_bytes(func))
     name = source.split("void ", 1)[1].split("(", 1)[0]
     return OpenCLModule(func, target, func, source, launch, ctx, name, extra)

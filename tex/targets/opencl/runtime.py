@@ -1,8 +1,9 @@
 """The OpenCL runtime: device choice, program and buffer caches, `OpenCLModule` (same API as `Module`),
 `NDArray` (an array in device memory, made by `tex.nd`).
 
-Device N is the N-th device over all platforms, as `tex.targets.list_devices()` numbers them; without
-`-device`, the first device that builds a trivial kernel (a broken platform is skipped). There is one
+Device N is the N-th device over all platforms, as `tex.targets.list_devices()` numbers them; `-device=NAME`
+and `-platform=NAME` pick the devices whose names contain that word (case-insensitive); without `-device`,
+the first (matching) device that builds a trivial kernel (a broken platform is skipped). There is one
 `DeviceContext` per device, so "opencl" and "opencl -device=N" naming the same device share context and
 queue: an NDArray works with every module built for its device.
 """
@@ -37,6 +38,11 @@ def _cl() -> Any:
 
 
 def _all_devices() -> list[Any]:
+    return [d for _, d in _platform_devices()]
+
+
+def _platform_devices() -> list[tuple[str, Any]]:
+    """(platform name, device) for every device, numbered as `list_devices()` numbers them."""
     cl = _cl()
     try:
         platforms = cl.get_platforms()
@@ -45,7 +51,7 @@ def _all_devices() -> list[Any]:
     out = []
     for p in platforms:
         try:
-            out.extend(p.get_devices())
+            out.extend((str(p.name).strip(), d) for d in p.get_devices())
         except Exception:
             continue
     return out
@@ -66,6 +72,8 @@ class DeviceContext:
         ext = device.extensions.split()
         self.fp16 = "cl_khr_fp16" in ext
         self.fp64 = "cl_khr_fp64" in ext
+        self.platform = str(device.platform.name).strip()
+        self.driver = str(device.driver_version).strip()
 
     @property
     def name(self) -> str:
@@ -91,9 +99,10 @@ def _context(index: int) -> DeviceContext:
 
 
 @cache
-def device_context(index: int | None) -> DeviceContext:
-    """The device `index` (None: the first that builds a kernel); one cached DeviceContext per device."""
-    devices = _all_devices()
+def device_context(index: int | None, device_name: str | None = None, platform: str | None = None) -> DeviceContext:
+    """The device `index`, else the first whose device and platform names contain `device_name` and `platform`
+    (case-insensitive) and that builds a kernel; one cached DeviceContext per device."""
+    devices = _platform_devices()
     if not devices:
         raise BuildError("target opencl: no OpenCL device found (install an OpenCL driver, e.g. Debian's "
                          "pocl-opencl-icd)")
@@ -101,9 +110,20 @@ def device_context(index: int | None) -> DeviceContext:
         if index >= len(devices):
             raise BuildError(f"target opencl -device={index}: there are {len(devices)} OpenCL devices "
                              f"(0..{len(devices) - 1}); see `tex targets`")
+        if platform is not None and platform.casefold() not in devices[index][0].casefold():
+            raise BuildError(f"target opencl -platform={platform} -device={index}: device {index} is on platform "
+                             f"'{devices[index][0]}'; see `tex targets`")
         return _context(index)
+    picked = [i for i, (p, d) in enumerate(devices)
+              if (platform is None or platform.casefold() in p.casefold())
+              and (device_name is None or device_name.casefold() in str(d.name).casefold())]
+    if not picked:
+        wanted = " ".join(f"{k}={v}" for k, v in (("-platform", platform), ("-device", device_name)) if v)
+        known = "; ".join(f"{i}: '{str(d.name).strip()}' on '{p}'" for i, (p, d) in enumerate(devices))
+        raise BuildError(f"target opencl {wanted}: no OpenCL device's name matches (devices: {known})")
     errors = []
-    for i, d in enumerate(devices):
+    for i in picked:
+        d = devices[i][1]
         try:
             ctx = _context(i)
             ctx.program(_PROBE, "probe")
@@ -111,6 +131,19 @@ def device_context(index: int | None) -> DeviceContext:
         except Exception as e:  # a platform that cannot build (e.g. an unknown CPU): try the next one
             errors.append(f"{d.name.strip()}: {e}")
     raise BuildError(f"target opencl: no OpenCL device builds kernels ({'; '.join(errors)})")
+
+
+def target_context(target: Target) -> DeviceContext:
+    """The DeviceContext a parsed opencl target names."""
+    return device_context(target.device, target.device_name, target.platform)
+
+
+@cache
+def device_fingerprint(target: Target) -> dict[str, Any]:
+    """Platform, device name, driver and OpenCL version of the device `target` resolves to (tuning records)."""
+    ctx = target_context(target)
+    return {"kind": "opencl", "platform": ctx.platform, "device": ctx.name, "driver": ctx.driver,
+            "opencl": str(ctx.device.version).strip()}
 
 
 class NDArray:
