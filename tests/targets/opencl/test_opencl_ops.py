@@ -1,6 +1,7 @@
-"""The tex.ops operator suite on OpenCL: `schedule_default(target="opencl")` (one work-item per output element)
-and three GPU-style hand schedules (shared + register tiles, a bound row reduction, a vectorized chain), all
-against numpy. Shapes are small and uneven: PoCL compiles each kernel in about a second."""
+"""The tex.ops operator suite on OpenCL: `schedule_default(target="opencl")` (one work-item per output element),
+the same operators under one GPU-style schedule (`gpu_schedule`: bind + shared + local) and three hand
+schedules (shared + register tiles, a bound row reduction, a vectorized chain), all against numpy. Shapes are
+small and uneven: PoCL compiles each kernel in about a second."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from tests.ops.helpers import rand
 from tests.ops.reference import np_conv2d, np_softmax
 from tests.ops.test_nn import np_layer_norm, np_pool
 from tex import ops
+from tex.lang.tensor import ComputeOp
 from tex.ops.opencl.matmul import cooperative_fill
+from tex.ops.schedule_common import inline_injective
 from tex.ops.schedule_opencl import WORK_GROUP
+from tex.schedule.schedule import AttachKind
 from tex.targets.devices import opencl_devices
 
 pytestmark = pytest.mark.skipif(not opencl_devices(), reason="no OpenCL device (install pocl-opencl-icd)")
@@ -167,6 +171,84 @@ def test_default_launch_is_one_work_item_per_output() -> None:
     assert f.launch.global_size == (3 * WORK_GROUP, 1, 1)  # 180 outputs, the tail guarded
     src = f.get_source("cl")
     assert "__local" not in src and "barrier" not in src
+
+
+# ---------------------------------------------------------------------------------------------- GPU-style schedule
+
+def gpu_schedule(inputs: Sequence[tex.Tensor], out: tex.Tensor, threads: int = 8, lanes: int = 2) -> tex.Schedule:
+    """Bind + shared + local for any single-output graph of tex.ops with a static shape of rank >= 1:
+
+    - the output's last axis j = (jb*threads + jt)*lanes + ji, the other axes fused with jb into blockIdx.x,
+      jt bound to threadIdx.x: each work-item a `lanes`-wide register tile (cache_write "local"), ji unrolled;
+    - every input staged in `__local` memory (cache_read "shared") at the block loop, copied by the
+      work-group in rounds of `threads` work-items (a barrier after each copy);
+    - injective producers inlined, the other producers (softmax's max and sum, dense before its epilogue)
+      private ("local") and computed inside the work-item; the register tile's first reduction axis split by 2
+      and unrolled.
+    """
+    s = tex.create_schedule(out)
+    inline_injective(s)
+    shared = []
+    for p in inputs:  # every direct reader, inlined ones too: their bodies are substituted with the copy
+        readers = [r.origin_op for r in s.stages
+                   if isinstance(r.op, ComputeOp) and any(t.op is p.op for t in r.op.input_tensors())]
+        shared.append(s.cache_read(p, "shared", readers))
+    local = s.cache_write(out, "local")
+    O = s[out]
+    axes = list(O.op.axis)
+    jo, ji = O.split(axes[-1], lanes)
+    jb, jt = O.split(jo, threads)
+    block = O.fuse(*axes[:-1], jb) if len(axes) > 1 else jb
+    O.bind(block, tex.thread_axis("blockIdx.x"))
+    O.bind(jt, tex.thread_axis("threadIdx.x"))
+    O.unroll(ji)
+    L = s[local]
+    L.compute_at(O, jt)
+    if L.op.reduce_axis:
+        _, ki = L.split(L.op.reduce_axis[0], 2)
+        L.unroll(ki)
+    for stage in s.stages:
+        if isinstance(stage.op, ComputeOp) and stage.attach is AttachKind.ROOT and not stage.is_output \
+                and stage.scope == "global":
+            stage.set_scope("local")
+            stage.compute_at(O, jt)
+    for X in shared:
+        s[X].compute_at(O, block)
+        copy = s[X].fuse(*s[X].op.axis) if len(s[X].op.axis) > 1 else s[X].op.axis[0]
+        _, t = s[X].split(copy, threads)
+        s[X].bind(t, tex.thread_axis("threadIdx.x"))
+    return s
+
+
+GPU_CASES = sorted(set(CASES) - {"reduce_sum_all"})  # a 0-d output has no axis to bind
+
+
+def test_gpu_schedule_covers_the_suite() -> None:
+    assert len(GPU_CASES) >= 10
+
+
+@pytest.mark.parametrize("name", GPU_CASES)
+def test_gpu_schedule_opencl(name: str) -> None:
+    inputs, out, ref = CASES[name]()
+    f = run_cl(inputs, out, ref, s=gpu_schedule(inputs, out), rtol=1e-4)
+    src = f.get_source("cl")
+    assert f.launch.local_size == (8, 1, 1)  # type: ignore[attr-defined]
+    assert src.count("__local float") == len(inputs) and "barrier(CLK_LOCAL_MEM_FENCE);" in src
+    assert f"float {out.name}_local[2];" in src  # the register tile
+
+
+@pytest.mark.parametrize(("threads", "lanes"), [(1, 1), (4, 3), (16, 4)])
+def test_gpu_schedule_other_tiles(threads: int, lanes: int) -> None:
+    for name in ("softmax", "conv2d_nchw", "concatenate"):
+        inputs, out, ref = CASES[name]()
+        run_cl(inputs, out, ref, s=gpu_schedule(inputs, out, threads, lanes), rtol=1e-4)
+
+
+def test_gpu_schedule_take() -> None:
+    x, idx = tex.placeholder((5, 6), name="x"), tex.placeholder((2, 3), dtype="int64", name="idx")
+    data = [rand((5, 6)), np.array([[0, 4, -1], [2, 2, -5]], dtype=np.int64)]
+    out = ops.take(x, idx, 1)
+    run_cl([x, idx], out, lambda a, i: np.take(a, i, 1), data=data, s=gpu_schedule([x, idx], out))
 
 
 # ---------------------------------------------------------------------------------------------- hand schedules
