@@ -108,6 +108,9 @@ def test_the_default_is_re_measured_and_wins_over_a_lucky_search_measurement(tas
     assert [c[0] for c in final_calls(bench)] == [[3, 2, 5], [2, 5, 3]]  # the top 2, then the default
     assert tuner.best_config is not None and tuner.best_config.index == 5
     assert tuner.best_cost == pytest.approx(1.1e-3)
+    # what the search alone found stays known (a benchmark reports it next to the tuner's choice)
+    assert tuner.search_best_config is not None and tuner.search_best_config.index == 3
+    assert tuner.search_best_cost == pytest.approx(0.5e-3)
     idx, results = seen[-1]  # one result per finalist, holding all its repeats (3 x the runner's, 2 rounds)
     assert idx == [3, 2, 5] and [len(r.costs) for r in results] == [6, 6, 6]
 

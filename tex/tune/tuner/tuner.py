@@ -49,6 +49,9 @@ class Tuner:
         self.visited: set[int] = set()
         self.best_config: Config | None = None
         self.best_cost = math.inf
+        # the best of the search alone, before the re-measurement may declare another (the default) the best
+        self.search_best_config: Config | None = None
+        self.search_best_cost = math.inf
         self.trials = 0
         self.errors = 0
         self.refused = 0  # configs the template refused when instantiated: logged, never measured nor counted
@@ -145,6 +148,7 @@ class Tuner:
                     last_improvement = self.trials
                 if early_stopping is not None and self.trials - last_improvement >= early_stopping:
                     break
+            self.search_best_config, self.search_best_cost = self.best_config, self.best_cost
             self._final(mo, measured, top_k, final_repeat, callbacks, final_rounds)
         except KeyboardInterrupt:
             self.interrupted = True  # every finished measurement is already logged by the callbacks
