@@ -293,3 +293,24 @@ def test_fingerprint_names_the_device_not_its_index() -> None:
     fp = Target(dev.target).fingerprint()
     assert fp["kind"] == "opencl" and fp["platform"] == dev.platform and fp["device"] == dev.name
     assert fp["driver"] and fp == Target(f"opencl -device={dev.name.split('-')[0]}").fingerprint()
+
+
+def test_programs_and_buffers_are_cached_and_timing_uses_profiling_events() -> None:
+    """Building the same kernel again reuses the compiled program; a module reuses its device buffers from one
+    call to the next; time_evaluator reads the kernel's time from profiling events on a profiling queue."""
+    import pyopencl as cl
+
+    s, args = elementwise(256, 32)
+    f = tex.build(s, args, target="opencl")
+    n_programs = len(f.ctx.programs)
+    g = tex.build(s, args, target="opencl")
+    assert g._program is f._program and len(f.ctx.programs) == n_programs
+    a, b, c = rand(256), rand(256), np.zeros(256, "float32")
+    f(a, b, c)
+    first = dict(f._device_buffers)
+    f(a * 2, b, c)
+    assert f._device_buffers == first and all(f._device_buffers[k] is v for k, v in first.items())
+    np.testing.assert_allclose(c, np.exp(2 * a) * b + 1 / (1 + np.exp(-b)) - np.abs(2 * a - 0.5), rtol=1e-5)
+    assert f.ctx.queue.properties & cl.command_queue_properties.PROFILING_ENABLE
+    t = f.time_evaluator(number=3, repeat=2)(a, b, c)
+    assert len(t.results) == 2 and all(0 < x < 1 for x in t.results)
