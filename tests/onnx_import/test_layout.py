@@ -191,13 +191,16 @@ def test_pointwise_convs_run_as_long_rows() -> None:
     (x86.conv2d.pointwise_as_row), blocked or NCHW, with its shortcut; strided and padded 1x1 convs, and
     those whose rows would not be fewer, keep their planes."""
     from tex.onnx_import import extract_tasks
+    from tex.ops.x86.isa import vector_lanes
     n = Net((1, 16, 6, 40))
-    a = n.op("Relu", n.conv("x", 16, 64, k=1, pad=0))  # 4 output blocks x 4 rows of 60
-    b = n.op("Relu", n.op("Add", n.conv(a, 64, 16, k=1, pad=0), "x"))  # 1 block: 16 rows would be > 6
+    a = n.op("Relu", n.conv("x", 16, 128, k=1, pad=0))
+    b = n.op("Relu", n.op("Add", n.conv(a, 128, 16, k=1, pad=0), "x"))  # 1 block: 16 rows would be > 6
     c = n.conv(b, 16, 16, k=1, pad=0, stride=2)
     m = n.model(n.conv(c, 16, 8, k=1, pad=1))
     shapes = sorted(t.args[0] for t in extract_tasks(m) if t.template == "conv2d_nchw")
-    assert shapes == [(1, 16, 3, 20), (1, 16, 4, 60), (1, 16, 6, 40), (1, 64, 6, 40)]
+    # a's 128 channels: 8 blocks of 16 x 2 rows of 120 (AVX2), 4 blocks of 32 x 4 rows of 60 (AVX-512)
+    rows_a = (1, 16, 2, 120) if vector_lanes("float32") == 8 else (1, 16, 4, 60)
+    assert shapes == sorted([(1, 16, 3, 20), rows_a, (1, 16, 6, 40), (1, 128, 6, 40)])
     for blocked in (True, False):
         _check(m, blocked_layout=blocked)
 

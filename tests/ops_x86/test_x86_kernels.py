@@ -159,12 +159,37 @@ def test_default_blocking_fits_the_layer() -> None:
     assert wide.oc_group == 1  # 256 * 9 * 16 * 4 B = 144 KiB per block: one fits
     one_by_one = default_blocking(1024, 256, 14, lanes=8, out_height=14, kernel_size=1)
     assert one_by_one.oc_group == 4  # 64 KiB per block
-    assert default_blocking(64, 64, 56, lanes=16).oc_group == 4  # all four 4 KiB blocks in one sweep
+    assert default_blocking(64, 64, 56, lanes=8).oc_group == 4  # all four 4 KiB blocks in one sweep
+
+
+def test_default_blocking_avx512() -> None:
+    """AVX-512 defaults: two vectors of output channels (oc_bn 32) where 32 divides them, in tiles of up to
+    28 accumulators: 14 columns where 14 divides the row, else 12 on wide rows, the whole row on rows of 7-13
+    columns, several rows of narrower planes; 8 columns over unblocked (RGB) inputs; one vector otherwise."""
+    def tile(c: int, oc: int, w: int, h: int | None = None, k: int = 9) -> tuple[int, int, int]:
+        b = default_blocking(c, oc, w, lanes=16, out_height=w if h is None else h, kernel_size=k)
+        assert b.reg_h * b.reg_n * b.oc_bn // 16 <= 28  # 32 registers: 2 weight vectors, a broadcast
+        return b.oc_bn, b.reg_h, b.reg_n
+
+    assert tile(64, 64, 56) == (32, 1, 14)
+    assert tile(128, 128, 28) == (32, 1, 14)
+    assert tile(256, 256, 14) == (32, 1, 14)
+    assert tile(512, 512, 7) == (32, 1, 7)
+    assert tile(256, 1024, 196, h=1, k=1) == (32, 1, 14)  # a pointwise conv's long row
+    assert tile(64, 256, 392, h=8, k=1) == (32, 1, 14)
+    assert tile(512, 512, 30) == (32, 1, 12)  # 12 columns and a partitioned tail
+    assert tile(384, 384, 13) == (32, 1, 13)
+    assert tile(512, 512, 4, h=4) == (32, 2, 4)  # 2 rows x 4 columns x 2 vectors = 16 accumulators
+    assert tile(3, 64, 112, k=49) == (32, 1, 8)
+    assert tile(64, 48, 56)[0] == 16  # 32 does not divide 48
+    assert default_blocking(64, 64, 56, lanes=16).oc_group == 2  # both 8 KiB blocks in one sweep
 def test_pointwise_as_row() -> None:
     """A 1x1, stride-1, unpadded conv becomes the fewest rows dividing H*W that give 16 (output block x row)
-    parallel iterations, if fewer than H; anything else keeps its shape."""
-    def rows(shape: tuple[int, ...], oc: int, k: int = 1, stride: int = 1, pad: int = 0) -> tuple[int, ...]:
-        return pointwise_as_row(shape, (oc, shape[1], k, k), (stride, stride), (pad,) * 4)
+    parallel iterations (blocks of the default oc_bn for the vector width), if fewer than H; anything else
+    keeps its shape."""
+    def rows(shape: tuple[int, ...], oc: int, k: int = 1, stride: int = 1, pad: int = 0,
+             lanes: int = 8) -> tuple[int, ...]:
+        return pointwise_as_row(shape, (oc, shape[1], k, k), (stride, stride), (pad,) * 4, lanes)
 
     assert rows((1, 256, 14, 14), 1024) == (1, 256, 1, 196)  # 64 blocks: one row is parallel enough
     assert rows((1, 64, 56, 56), 64) == (1, 64, 4, 784)  # 4 blocks x 4 rows
@@ -174,6 +199,9 @@ def test_pointwise_as_row() -> None:
     assert rows((1, 64, 56, 56), 64, stride=2) == (1, 64, 56, 56)
     assert rows((1, 64, 56, 56), 64, pad=1) == (1, 64, 56, 56)
     assert rows((1, 64, 56, 56), 64, k=3, pad=1) == (1, 64, 56, 56)
+    # AVX-512's 32-channel blocks: half as many blocks, so twice the rows
+    assert rows((1, 64, 56, 56), 64, lanes=16) == (1, 64, 8, 392)
+    assert rows((1, 256, 14, 14), 1024, lanes=16) == (1, 256, 1, 196)
 
 
 def test_conv2d_nchwc_errors() -> None:

@@ -234,7 +234,7 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
         if blk and ch % blk:
             raise ValueError(f"conv2d_nchw: {what} block {blk} does not divide the {ch} channels")
     ic, oc = ([fixed_in] if fixed_in else ic), ([fixed_out] if fixed_out else oc)
-    regs = _inner_candidates(ow, [2, 3, 4, 5, 6, 7, 8, 14, 16])
+    regs = _inner_candidates(ow, [2, 3, 4, 5, 6, 7, 8, 12, 14, 16])
     cfg.define_knob("ic_bn", ic, default=dflt.ic_bn if dflt.ic_bn in ic else ic[-1])
     cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[0])
     cfg.define_split("reg_n", ow, policy="candidate", candidate=regs, default=_pick(dflt.reg_n, regs))
