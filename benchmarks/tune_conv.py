@@ -5,13 +5,15 @@
 Each layer is tuned with XGBTuner (the x86 `conv2d_nchw` template with prepacked weights, as the ONNX executor
 runs it: NCHWc blocking, register tile along the output row; the weight is packed once, outside the timed call,
 as onnxruntime prepacks its initializer), then the best config (apply_history_best on the log) is built and
-timed interleaved with onnxruntime running a one-node Conv model with the same weights (as an initializer, so
-it may prepack), both checked against each other first.
+timed interleaved with the template's default config and onnxruntime running a one-node Conv model with the
+same weights (as an initializer, so it may prepack), all checked against onnxruntime first. --log with an
+earlier run's log and --trials no more than it holds only re-times.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -66,33 +68,34 @@ def main() -> None:
             if opts.trials > done:  # a log from an earlier run counts: tune only the missing trials
                 tune.XGBTuner(task, seed=0).tune(opts.trials - done, mo, resume=log, callbacks=[
                     tune.callback.log_to_file(log), tune.callback.progress_bar(opts.trials - done)])
-            # measured after tuning, in the warm workers, so a cold first build does not count against it
-            default = mo.measure([tune.MeasureInput(task, task.config_space.default())])[0]
         finally:
             mo.close()
         secs = time.monotonic() - t0
-        with tune.apply_history_best(log):
-            s, targs = templates.conv2d_nchw(*args)
-        f = tex.build(s, targs, name=f"conv{c}")
-        *_, ib, ob = (int(d) for d in targs[1].shape)  # the tuned config's blocks
         rng = np.random.default_rng(0)
         x = rng.standard_normal((1, c, hw, hw), dtype=np.float32)
         w = rng.standard_normal((c, c, 3, 3), dtype=np.float32) * 0.05
-        wp = pack_conv_weight(w, ib, ob)
-        y = np.empty((1, c, hw, hw), np.float32)
-        f(x, wp, y)
         sess = ort_conv(w, x.shape)
-        np.testing.assert_allclose(y, sess.run(None, {"x": x})[0], rtol=1e-3, atol=1e-3)
-        t = harness.interleave({"tex": lambda f=f, x=x, wp=wp, y=y: f(x, wp, y),
-                                "ort": lambda sess=sess, x=x: sess.run(None, {"x": x})}, opts.rounds, 20)
-        flop = task.flop
-        gt, go = flop / t["tex"].median / 1e9, flop / t["ort"].median / 1e9
-        gd = flop / default.cost / 1e9 if default.ok else float("nan")
-        rows.append([f"{c}ch {hw}x{hw}", f"{gd:.0f}", f"{gt:.0f}", f"{go:.0f}", f"{gt / go:.2f}x",
+        want = sess.run(None, {"x": x})[0]
+        contenders = {}
+        for kind in ("tuned", "default"):  # the log's best, and the template's default config
+            with tune.apply_history_best(log) if kind == "tuned" else contextlib.nullcontext():
+                s, targs = templates.conv2d_nchw(*args)
+            f = tex.build(s, targs, name=f"conv{c}_{kind}")
+            *_, ib, ob = (int(d) for d in targs[1].shape)  # the config's blocks
+            wp = pack_conv_weight(w, ib, ob)
+            y = np.empty((1, c, hw, hw), np.float32)
+            f(x, wp, y)
+            np.testing.assert_allclose(y, want, rtol=1e-3, atol=1e-3)
+            contenders[kind] = lambda f=f, x=x, wp=wp, y=y: f(x, wp, y)
+        contenders["ort"] = lambda sess=sess, x=x: sess.run(None, {"x": x})
+        t = harness.interleave(contenders, opts.rounds, 20)
+        g = {k: task.flop / v.median / 1e9 for k, v in t.items()}
+        rows.append([f"{c}ch {hw}x{hw}", f"{g['default']:.0f}", f"{g['tuned']:.0f}", f"{g['ort']:.0f}",
+                     f"{g['default'] / g['ort']:.2f}x", f"{g['tuned'] / g['ort']:.2f}x",
                      f"{opts.trials} in {secs:.0f} s"])
     print(f"ResNet-50 3x3 conv layers, batch 1, tuned with XGBTuner; {harness.machine()}")
     print(harness.table(rows, ["layer", "default GFLOP/s", "tuned GFLOP/s", "onnxruntime GFLOP/s",
-                               "tex / onnxruntime", "trials"]))
+                               "default / onnxruntime", "tuned / onnxruntime", "trials"]))
 
 
 if __name__ == "__main__":
