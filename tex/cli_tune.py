@@ -133,8 +133,11 @@ def tune_tasks(tasks: list[Any], opts: argparse.Namespace, counts: list[int] | N
             tuner.tune(trials[n - 1], mo, early_stopping=opts.early_stopping, budget_s=budgets[n - 1],
                        resume=opts.log, callbacks=[tune.callback.log_to_file(opts.log),
                                                    tune.callback.progress_bar(trials[n - 1], prefix)])
+            # the default as the final re-measurement timed it, interleaved with the choice; else its first
+            # measurement, minutes earlier (on a shared host that can be another machine's figure)
+            dcost = tuner.final_costs.get(task.config_space.default().index, default.cost if default.ok else 0.0)
             rows.append({"task": task, "trials": tuner.trials, "errors": tuner.errors, "refused": tuner.refused,
-                         "default": task.flop / default.cost / 1e9 if default.ok else 0.0,
+                         "default": task.flop / dcost / 1e9 if 0.0 < dcost < math.inf else 0.0,
                          "best": tuner.best_gflops, "config": tuner.best_config,
                          "seconds": time.monotonic() - t0, "interrupted": tuner.interrupted})
             if tuner.interrupted:

@@ -113,6 +113,8 @@ def test_the_default_is_re_measured_and_wins_over_a_lucky_search_measurement(tas
     assert tuner.search_best_cost == pytest.approx(0.5e-3)
     idx, results = seen[-1]  # one result per finalist, holding all its repeats (3 x the runner's, 2 rounds)
     assert idx == [3, 2, 5] and [len(r.costs) for r in results] == [6, 6, 6]
+    # every finalist's re-measured cost, the default's included, for reports that compare them
+    assert tuner.final_costs == pytest.approx({3: 4.0e-3, 2: 1.2e-3, 5: 1.1e-3})
 
 
 def test_a_finalist_that_fails_in_a_later_round_is_dropped(task: tune.Task) -> None:

@@ -52,6 +52,9 @@ class Tuner:
         # the best of the search alone, before the re-measurement may declare another (the default) the best
         self.search_best_config: Config | None = None
         self.search_best_cost = math.inf
+        # config index -> its cost in the final re-measurement (the finalists and the default), so a report
+        # compares the choice with the default measured alike, not with a figure from another moment
+        self.final_costs: dict[int, float] = {}
         self.trials = 0
         self.errors = 0
         self.refused = 0  # configs the template refused when instantiated: logged, never measured nor counted
@@ -202,6 +205,7 @@ class Tuner:
             for cb in callbacks:
                 cb(self, inputs, results)
             ok = [(r.cost, n, inp) for n, (inp, r) in enumerate(zip(inputs, results, strict=True)) if r.ok]
+            self.final_costs.update((inp.config.index, c) for c, _, inp in ok)
             if not ok:
                 return
             cost, _, best = min(ok, key=lambda x: (x[0], x[1]))  # a tie goes to the better-ranked one
