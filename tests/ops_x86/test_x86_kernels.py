@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import tex
@@ -240,6 +240,36 @@ def test_depthwise(c: int, hw: int, k: int, stride: int, pad: int, mult: int, ep
                     for o in range(c * mult)], axis=1)
     if epilogue:
         ref = np.maximum(ref + b[None, :, None, None], 0)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * k * k)
+
+
+@settings(max_examples=12, deadline=None)
+@given(c=st.integers(1, 6), h=st.integers(5, 19), w=st.integers(5, 23), k=st.sampled_from([1, 3, 5]),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), dil=st.integers(1, 2), pads=st.tuples(*[st.integers(0, 2)] * 4),
+       mult=st.integers(1, 2), vx=st.sampled_from([4, 8, 16]))
+def test_depthwise_strides_and_dilations_property(c: int, h: int, w: int, k: int, sh: int, sw: int, dil: int,
+                                                  pads: tuple[int, int, int, int], mult: int, vx: int) -> None:
+    """Any stride (a row stride > 1 reads the plane split into its phases), dilation, uneven padding and
+    multiplier, with vectors that do or do not divide the row: equal to a numpy loop over the taps."""
+    ph = h + pads[0] + pads[2] - (k - 1) * dil
+    pw = w + pads[1] + pads[3] - (k - 1) * dil
+    assume(ph >= 1 and pw >= 1)
+    d = depthwise_conv2d_nchw((1, c, h, w), (c * mult, 1, k, k), (sh, sw), pads, (dil, dil))
+    s = tex.create_schedule(d.out)
+    schedule_depthwise(s, d, DepthwiseBlocking(vector_x=vx))
+    f = tex.build(s, [d.data, d.weight, d.out])
+    x, wt = rand(1, c, h, w), rand(c * mult, 1, k, k)
+    out = np.full(tuple(int(e) for e in d.out.shape), np.nan, np.float32)
+    f(x, wt, out)
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    oh, ow = out.shape[2:]
+    ref = np.zeros_like(out)
+    for o in range(c * mult):
+        for ry in range(k):
+            for rx in range(k):
+                y0, x0 = ry * dil, rx * dil
+                win = xp[0, o // mult, y0: y0 + (oh - 1) * sh + 1: sh, x0: x0 + (ow - 1) * sw + 1: sw]
+                ref[0, o] += win * wt[o, 0, ry, rx]
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * k * k)
 
 

@@ -3,7 +3,8 @@
 `out[n, c*m + q, y, x] = sum_{ry, rx} pad(data)[n, c, y*s + ry*d, x*s + rx*d] * weight[c*m + q, 0, ry, rx]`.
 Each (n, output channel) plane is independent: the planes run in parallel, the padded input plane is
 built right before its plane is computed (so it stays in L1/L2), and output rows are vectorized along x
-with the kernel window unrolled.
+with the kernel window unrolled. With a row stride s > 1 the padded plane is stored as its s phases
+(columns p, p + s, ...), so every tap of a strided output row is a contiguous vector.
 """
 
 from __future__ import annotations
@@ -61,13 +62,26 @@ def depthwise_conv2d_nchw(
         inside = dsl.all(yy >= 0, yy < h, xx >= 0, xx < w)  # type: ignore[operator]
         return dsl.if_then_else(inside, data[b, ch, yy, xx], zero)  # type: ignore[index]
 
-    padded = dsl.compute((n, c, h + pt + pb, w + pl + pr), pad, name="padded", tag="pad")
+    hp, wp = h + pt + pb, w + pl + pr
     ry = dsl.reduce_axis((0, kh), name="ry")
     rx = dsl.reduce_axis((0, kw), name="rx")
+    if sw == 1:
+        padded = dsl.compute((n, c, hp, wp), pad, name="padded", tag="pad")
+
+        def window(b: object, o: object, y: object, x: object) -> object:
+            return padded[b, o // mult, y * sh + ry * dh, x + rx * dw]  # type: ignore[index,operator]
+    else:
+        # a strided row is split into its sw phases (padded[.., p, y, q] = row[q * sw + p]) as the plane is
+        # padded, so that output column x reads phase (rx * dw) % sw at x + (rx * dw) // sw: contiguous
+        # vectors instead of a strided gather for every tap (stride 2 ran at a quarter of onnxruntime's speed)
+        padded = dsl.compute((n, c, sw, hp, -(-wp // sw)),
+                             lambda b, ch, ph, y, q: pad(b, ch, y, q * sw + ph), name="padded", tag="pad")
+
+        def window(b: object, o: object, y: object, x: object) -> object:
+            return padded[b, o // mult, (rx * dw) % sw, y * sh + ry * dh, x + (rx * dw) // sw]  # type: ignore[index,operator]
     conv = dsl.compute(
         (n, ocm, oh, ow),
-        lambda b, o, y, x: dsl.sum(padded[b, o // mult, y * sh + ry * dh, x * sw + rx * dw] * weight[o, 0, ry, rx],
-                                   axis=[ry, rx]),
+        lambda b, o, y, x: dsl.sum(window(b, o, y, x) * weight[o, 0, ry, rx], axis=[ry, rx]),
         name="dwconv", tag="depthwise_conv2d_nchw")
     bias_t = dsl.placeholder((ocm,), dtype=dtype, name="bias") if bias else None
     if bias_t is None and activation is None:
@@ -109,6 +123,9 @@ def schedule_depthwise(s: Schedule, d: Depthwise, blocking: DepthwiseBlocking = 
             s[out].unroll(ry)
             s[out].unroll(rx)
     s[d.padded].compute_at(s[out], plane)
-    s[d.padded].vectorize(s[d.padded].op.axis[3])
+    if len(d.padded.shape) == 4:
+        s[d.padded].vectorize(s[d.padded].op.axis[-1])
+    # a phase-split plane (row stride > 1) stays scalar: vectorized, each vector is a strided gather with a
+    # per-lane padding select, 3.5x slower than the scalar loop on MobileNet/ShuffleNet-sized planes
     if b.parallel:
         s[out].parallel(plane)
