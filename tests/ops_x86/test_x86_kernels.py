@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -169,6 +171,7 @@ def test_default_blocking_avx512() -> None:
     def tile(c: int, oc: int, w: int, h: int | None = None, k: int = 9) -> tuple[int, int, int]:
         b = default_blocking(c, oc, w, lanes=16, out_height=w if h is None else h, kernel_size=k)
         assert b.reg_h * b.reg_n * b.oc_bn // 16 <= 28  # 32 registers: 2 weight vectors, a broadcast
+        assert b.reg_h in (1, 2)  # the conv2d_nchw template's reg_h candidates
         return b.oc_bn, b.reg_h, b.reg_n
 
     assert tile(64, 64, 56) == (32, 1, 14)
@@ -180,6 +183,8 @@ def test_default_blocking_avx512() -> None:
     assert tile(512, 512, 30) == (32, 1, 12)  # 12 columns and a partitioned tail
     assert tile(384, 384, 13) == (32, 1, 13)
     assert tile(512, 512, 4, h=4) == (32, 2, 4)  # 2 rows x 4 columns x 2 vectors = 16 accumulators
+    assert tile(64, 64, 1, h=3) == (32, 1, 1)  # odd narrow planes: one row
+    assert tile(64, 64, 6, h=6) == (32, 2, 6)
     assert tile(3, 64, 112, k=49) == (32, 1, 8)
     assert tile(64, 48, 56)[0] == 16  # 32 does not divide 48
     assert default_blocking(64, 64, 56, lanes=16).oc_group == 2  # both 8 KiB blocks in one sweep
@@ -311,3 +316,15 @@ def test_conv2d_nchwc_with_prepacked_weight() -> None:
     f(x, pack_conv_weight(w, 8, 16), b, out)
     ref = np.maximum(conv_ref(x, w, 1, 1, 1) + b[None, :, None, None], 0)
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * 16 * 9)
+
+
+def test_conv_template_default_is_in_its_space_on_small_planes() -> None:
+    """default_blocking's tile is a config of the conv2d_nchw template for every small plane (a reg_h of 3 on
+    a 3-row plane once broke compiling such a model)."""
+    import tex.ops.x86.templates  # noqa: F401  (registers the templates)
+    from tex.tune.template import lookup
+
+    t = lookup("conv2d_nchw")
+    for h, w, oc, k in itertools.product(range(1, 10), range(1, 16), (32, 64), (1, 3)):
+        args = ((1, 16, h, w), (oc, 16, k, k), (1, 1), (k // 2,) * 4, (1, 1), False, None, "float32", True)
+        assert t.space(args).default() is not None

@@ -96,8 +96,9 @@ def default_blocking(in_channels: int, out_channels: int, out_width: int, lanes:
         elif out_width >= 7:
             reg_n, reg_h = out_width, 1  # the whole row in one tile
         else:
-            reg_n = out_width
-            reg_h = max(r for r in range(1, 14 // out_width + 1) if out_height % r == 0)
+            # narrower planes: two rows where they divide the plane (the conv2d_nchw template's reg_h knob
+            # offers 1 and 2; 2 x 6 x 2 vectors is still within the 28 accumulators)
+            reg_n, reg_h = out_width, (2 if out_height % 2 == 0 else 1)
         b = Conv2dBlocking(ic_bn=ic_bn, oc_bn=32, reg_n=reg_n, reg_h=reg_h)
     else:
         reg_n = next((r for r in (8, 7, 14, 6, 4) if out_width % r == 0), 8)
