@@ -134,10 +134,11 @@ def tune_tasks(tasks: list[Any], opts: argparse.Namespace, counts: list[int] | N
                        resume=opts.log, callbacks=[tune.callback.log_to_file(opts.log),
                                                    tune.callback.progress_bar(trials[n - 1], prefix)])
             # the default as the final re-measurement timed it, interleaved with the choice; else its first
-            # measurement, minutes earlier (on a shared host that can be another machine's figure)
-            dcost = tuner.final_costs.get(task.config_space.default().index, default.cost if default.ok else 0.0)
+            # measurement, minutes earlier (on a shared host that can be another machine's figure); a failed
+            # measurement costs inf
+            dcost = tuner.final_costs.get(task.config_space.default().index, default.cost)
             rows.append({"task": task, "trials": tuner.trials, "errors": tuner.errors, "refused": tuner.refused,
-                         "default": task.flop / dcost / 1e9 if 0.0 < dcost < math.inf else 0.0,
+                         "default": task.flop / dcost / 1e9 if math.isfinite(dcost) else 0.0,
                          "best": tuner.best_gflops, "config": tuner.best_config,
                          "seconds": time.monotonic() - t0, "interrupted": tuner.interrupted})
             if tuner.interrupted:

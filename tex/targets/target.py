@@ -89,7 +89,7 @@ class Target:
         if kind is TargetKind.OPENCL:
             dev = opts.get("-device")
             for key in ("-device", "-platform"):
-                if opts.get(key, "x")[0] in "-+":
+                if key in opts and opts[key][0] in "-+":
                     raise ValueError(f"target {text!r}: {key} must be a device index (0, 1, ...) or a word of the "
                                      f"{key[1:]}'s name, got {opts[key]!r}")
             index = int(dev) if dev is not None and dev.isdigit() else None
