@@ -167,7 +167,9 @@ def test_default_blocking_fits_the_layer() -> None:
 def test_default_blocking_avx512() -> None:
     """AVX-512 defaults: two vectors of output channels (oc_bn 32) where 32 divides them, in tiles of up to
     28 accumulators: 14 columns where 14 divides the row, else 12 on wide rows, the whole row on rows of 7-13
-    columns, several rows of narrower planes; 8 columns over unblocked (RGB) inputs; one vector otherwise."""
+    columns, several rows of narrower planes; 8 columns over unblocked (RGB) inputs, with the kw loop rolled
+    for windows wider than 3x3; 8 columns for pointwise convs that shrink the channels 4x; one vector
+    otherwise."""
     def tile(c: int, oc: int, w: int, h: int | None = None, k: int = 9) -> tuple[int, int, int]:
         b = default_blocking(c, oc, w, lanes=16, out_height=w if h is None else h, kernel_size=k)
         assert b.reg_h * b.reg_n * b.oc_bn // 16 <= 28  # 32 registers: 2 weight vectors, a broadcast
@@ -186,6 +188,14 @@ def test_default_blocking_avx512() -> None:
     assert tile(64, 64, 1, h=3) == (32, 1, 1)  # odd narrow planes: one row
     assert tile(64, 64, 6, h=6) == (32, 2, 6)
     assert tile(3, 64, 112, k=49) == (32, 1, 8)
+    assert not default_blocking(3, 64, 112, lanes=16, out_height=112, kernel_size=49).unroll_kw
+    assert default_blocking(3, 64, 112, lanes=16, out_height=112, kernel_size=9).unroll_kw
+    assert default_blocking(64, 64, 56, lanes=16, out_height=56, kernel_size=9).unroll_kw
+    assert tile(256, 64, 392, h=8, k=1) == (32, 1, 8)  # 4x fewer output channels: 8 columns
+    assert tile(512, 128, 196, h=4, k=1) == (32, 1, 8)
+    assert tile(256, 128, 392, h=8, k=1) == (32, 1, 14)  # 2x: 14
+    assert tile(2048, 512, 49, h=1, k=1) == (32, 1, 8)  # and a partitioned tail
+    assert tile(2048, 512, 7, h=7, k=1) == (32, 1, 7)  # short rows: the whole row
     assert tile(64, 48, 56)[0] == 16  # 32 does not divide 48
     assert default_blocking(64, 64, 56, lanes=16).oc_group == 2  # both 8 KiB blocks in one sweep
 def test_pointwise_as_row() -> None:

@@ -238,7 +238,7 @@ def conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[i
     cfg.define_knob("ic_bn", ic, default=dflt.ic_bn if dflt.ic_bn in ic else ic[-1])
     cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[0])
     cfg.define_split("reg_n", ow, policy="candidate", candidate=regs, default=_pick(dflt.reg_n, regs))
-    cfg.define_knob("unroll_kw", [True, False], default=True)
+    cfg.define_knob("unroll_kw", [True, False], default=dflt.unroll_kw)
     cfg.define_knob("reg_h", _divisors_among(oh, [1, 2]), default=dflt.reg_h)  # 2 only where it divides oh
     # output-channel blocks per row sweep (clamped to divide the blocks): 1 = channel-major, 64 = row-major
     cfg.define_knob("oc_group", list(OC_GROUPS), default=dflt.oc_group)
