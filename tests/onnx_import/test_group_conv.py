@@ -95,3 +95,34 @@ def test_grouped_conv_with_a_runtime_weight_uses_the_generic_kernel() -> None:
     assert exe.kernel_kinds == ["generic"]
     feeds = {"x": R.standard_normal((1, 8, 6, 6)).astype(np.float32), "w": _w(8, 2, 3, 3)}
     np.testing.assert_allclose(exe.run(feeds)["y"], ort_run(m, feeds)[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("oc", "k", "residual"), [(100, 1, False), (100, 3, True), (1000, 1, False)])
+def test_plain_conv_with_unaligned_outputs_pads_them(oc: int, k: int, residual: bool) -> None:
+    """A group-1 conv whose output channels no whole vector of the host divides (100 on AVX2 and AVX-512)
+    runs as the group template with its outputs padded to whole blocks, after a blocked conv (whose layout
+    is converted back), with bias, a shortcut Add and relu fused; 1000 (SqueezeNet's classes) only pads on
+    AVX-512, where 16 does not divide it."""
+    from tex.ops.x86.group_conv2d import padded_conv
+    from tex.ops.x86.isa import vector_lanes
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["h"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Conv", ["r", "w", "b"], ["c"], pads=[k // 2] * 4)]
+    inits = {"w0": _w(64, 32, 3, 3), "w": _w(oc, 64, k, k), "b": _w(oc)}
+    extra = []
+    if residual:
+        nodes.append(helper.make_node("Add", ["c", "s"], ["a"]))
+        extra = [helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, oc, 13, 13])]
+        last = "a"
+    else:
+        last = "c"
+    nodes.append(helper.make_node("Relu", [last], ["y"]))
+    m = _model(nodes, inits, [1, 32, 13, 13], extra)
+    exe = tex.compile(m)
+    padded = padded_conv(oc)
+    assert padded == (oc % vector_lanes("float32") != 0)
+    assert exe.kernel_kinds.count("group_conv2d_nchw") == (1 if padded else 0)
+    feeds = {"x": R.standard_normal((1, 32, 13, 13)).astype(np.float32)}
+    if residual:
+        feeds["s"] = R.standard_normal((1, oc, 13, 13)).astype(np.float32)
+    np.testing.assert_allclose(exe.run(feeds)["y"], ort_run(m, feeds)[0], rtol=1e-4, atol=1e-4)

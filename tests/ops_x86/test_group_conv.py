@@ -126,6 +126,21 @@ def test_default_group_blocking(c: int, oc: int, groups: int, ow: int) -> None:
     assert padded_group(oc // groups, b.oc_bn) < oc // groups + b.oc_bn
 
 
+@pytest.mark.parametrize("lanes", [8, 16])
+def test_default_blocking_of_one_padded_group(lanes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One group (a plain conv with padded outputs): two-vector blocks, the whole row if its accumulators
+    fit (28 on AVX-512, 12 on AVX2), else a tile dividing the row."""
+    import tex.ops.x86.group_conv2d as gc
+    monkeypatch.setattr(gc, "vector_lanes", lambda dtype: lanes)
+    b = default_group_blocking(512, 1000, 1, 13)
+    assert b.oc_bn == 2 * lanes and b.ic_bn == 1
+    assert b.reg_n == (13 if lanes == 16 else 6)
+    assert default_group_blocking(512, 1000, 1, 56).reg_n == (14 if lanes == 16 else 4)
+    assert b.reg_n * b.oc_bn // lanes <= (28 if lanes == 16 else 12)
+    assert gc.padded_conv(1000) == (lanes == 16) and gc.padded_conv(100) and not gc.padded_conv(100, groups=2)
+    assert not gc.padded_conv(24)  # few channels stay in the model's blocked layout
+
+
 def test_group_conv_errors() -> None:
     blk = Conv2dBlocking(2, 4, 4)
     with pytest.raises(ValueError, match="groups must be a positive int"):

@@ -53,6 +53,7 @@ def residual_input(ms: tuple[Node, ...]) -> str:
 def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
     from tex.onnx_import.ops import _auto_pads
     from tex.ops.x86.conv2d import pointwise_as_row
+    from tex.ops.x86.group_conv2d import padded_conv
     conv = ms[0]
     res = residual_input(ms)
     act = _epilogue((ms[0], *ms[2:]) if res else ms)
@@ -75,6 +76,8 @@ def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
                             a.get("pads")))
     group = a.get("group", 1)
     common = (xshape, wshape, strides, pads, dil, bool(b), act, "float32")
+    if padded_conv(wshape[0], group) and "tex_data_layout" not in a:
+        return "group_conv2d_nchw", common + (True, bool(res))  # one group, outputs padded to whole vectors
     if group == 1:
         # a pointwise conv runs as an image of a few long rows of the same bytes (x86.conv2d.pointwise_as_row):
         # the kernel is called with the graph's buffers as they are

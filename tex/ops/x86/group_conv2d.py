@@ -31,6 +31,7 @@ from tex.ops.x86.conv2d import (
     schedule_register_tile,
     unpack_conv_weight,
 )
+from tex.ops.x86.isa import vector_lanes
 from tex.schedule import Schedule
 
 
@@ -42,10 +43,29 @@ def padded_group(channels_per_group: int, oc_bn: int) -> int:
 def default_group_blocking(in_channels: int, out_channels: int, groups: int, out_width: int) -> Conv2dBlocking:
     """Measured on ShuffleNet's 1x1 and ResNeXt-like 3x3 layers: oc_bn 8 lanes (4 for tiny groups; beats 16
     lanes and unpadded 2- or 4-lane blocks), ic_bn 1 (a 1x1 conv then reads NCHW in place), and a register
-    tile of up to 16 columns dividing ow (enough independent accumulators for two FMA pipes)."""
+    tile of up to 16 columns dividing ow (enough independent accumulators for two FMA pipes).
+
+    One group is a plain conv whose output channels no whole vector divides (see padded_conv): blocks of
+    two vectors, padded, in a tile of up to 28 accumulators on AVX-512 (12 on AVX2), the whole row if it fits."""
     og = out_channels // groups
+    if groups == 1:
+        v = vector_lanes("float32")
+        vectors = 2 if out_channels >= 2 * v else 1
+        most = (28 if v == 16 else 12) // vectors
+        reg_n = out_width if out_width <= most else next((r for r in (14, 12, 8, 7, 6, 4) if r <= most and
+                                                          out_width % r == 0), min(8, most))
+        return Conv2dBlocking(ic_bn=1, oc_bn=vectors * v, reg_n=reg_n)
     reg_n = next((r for r in (14, 16, 8, 7, 12, 6, 4) if out_width % r == 0), 8)
     return Conv2dBlocking(ic_bn=1, oc_bn=8 if og > 4 else 4, reg_n=reg_n)
+
+
+def padded_conv(out_channels: int, groups: int = 1) -> bool:
+    """Whether a conv of `groups` groups runs as group_conv2d_nchwc with its outputs padded to whole blocks,
+    though it is not grouped: where no whole vector of the host divides many output channels (SqueezeNet's
+    1000-class conv on AVX-512 would otherwise take half-vector blocks of 8: 0.42x onnxruntime's speed,
+    padded to 1024 0.92-0.98x). Few channels stay with conv2d_nchw and the model's blocked layout."""
+    v = vector_lanes("float32")
+    return groups == 1 and out_channels % v != 0 and out_channels >= 4 * v
 
 
 def pack_group_conv_weight(w: np.ndarray, groups: int, ic_bn: int, oc_bn: int) -> np.ndarray:

@@ -293,7 +293,8 @@ def group_conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequ
     dflt = default_group_blocking(shape[1], wshape[0], groups, ow)
     ic = sorted({*_divisors_among(cg, [1, 2, 4, 8, 16, 32, 64]), dflt.ic_bn})
     oc = [b for b in (2, 4, 8, 16, 32) if b < 2 * og] or [dflt.oc_bn]  # padding under one block per group
-    regs = _inner_candidates(ow, [2, 4, 6, 7, 8, 14, 16])
+    # one group (a plain conv with padded outputs) may take the whole row, e.g. SqueezeNet's 13 columns
+    regs = _inner_candidates(ow, sorted({2, 4, 6, 7, 8, 12, 14, 16} | ({dflt.reg_n} if groups == 1 else set())))
     cfg.define_knob("ic_bn", ic, default=dflt.ic_bn)
     cfg.define_knob("oc_bn", oc, default=dflt.oc_bn if dflt.oc_bn in oc else oc[-1])
     cfg.define_split("reg_n", ow, policy="candidate", candidate=regs, default=_pick(dflt.reg_n, regs))
