@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=_positive_int, default=3, help="timed repeats per config (default: %(default)s)")
     p.add_argument("--min-repeat-ms", type=float, default=0.0, metavar="MS",
                    help="grow --number until a repeat lasts this long (default: %(default)s)")
+    p.add_argument("--cache-flush", action=argparse.BooleanOptionalAction, default=None,
+                   help="evict a kernel's weights from the CPU caches before each timed call, as a model runs it "
+                   "(default: on when tuning an ONNX model, off for a template)")
     p.add_argument("--show", metavar="FILE.jsonl", help="print the best config of every task in a log and exit")
     p.set_defaults(handler=_tune)
 

@@ -101,7 +101,12 @@ def tune_tasks(tasks: list[Any], opts: argparse.Namespace, counts: list[int] | N
     """
     from tex import tune
 
-    runner = tune.LocalRunner(number=opts.number, repeat=opts.repeat, min_repeat_ms=opts.min_repeat_ms)
+    # a model's kernels are timed with their weights evicted from the caches (as the model runs them) unless
+    # told otherwise; a single template hot, as it is benchmarked on its own
+    flush = opts.cache_flush if getattr(opts, "cache_flush", None) is not None else counts is not None
+    cpu = bool(tasks) and tasks[0].target.kind == "llvm"
+    runner = tune.LocalRunner(number=opts.number, repeat=opts.repeat, min_repeat_ms=opts.min_repeat_ms,
+                              cache_flush=flush and cpu)
     mo = tune.measure_option(tune.LocalBuilder(n_parallel=opts.parallel), runner)
     rows = []
     try:

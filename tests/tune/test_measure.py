@@ -32,6 +32,22 @@ def test_ok_config_is_timed(mo: tune.MeasureOption) -> None:
     assert len(r.costs) == 2 and all(0 < c < 0.1 for c in r.costs)
 
 
+def test_cache_flushing_runner_times_configs() -> None:
+    """LocalRunner(cache_flush=True) (what `tex tune model.onnx` uses) times a config with its buffers evicted
+    before each call, in the worker; a wrong answer is still caught."""
+    option = tune.measure_option(tune.LocalBuilder(n_parallel=1, timeout=30),
+                                 tune.LocalRunner(number=2, repeat=3, timeout=8, cache_flush=True))
+    try:
+        task = tune.create_task("test.faulty", (64,))
+        ok, wrong = option.measure([tune.MeasureInput(task, task.config_space.from_json({"mode": m}))
+                                    for m in ("ok", "wrong")])
+        assert ok.ok, ok.error_msg
+        assert len(ok.costs) == 3 and all(0 < c < 0.1 for c in ok.costs)
+        assert wrong.error_kind is K.WRONG_ANSWER
+    finally:
+        option.close()
+
+
 @pytest.mark.parametrize(("mode", "kind", "msg"), [
     ("crash", K.RUNTIME_ERROR, "worker process died"),
     ("wrong", K.WRONG_ANSWER, "output 'B' differs from the reference"),

@@ -282,11 +282,15 @@ class Module:
         raise RuntimeError(f"{self.name}: the kernel returned error code {rc}")
 
     # ------------------------------------------------------------ timing
-    def time_evaluator(self, number: int = 10, repeat: int = 3, min_repeat_ms: float = 0) -> Callable[..., TimeResult]:
+    def time_evaluator(self, number: int = 10, repeat: int = 3, min_repeat_ms: float = 0,
+                       cache_flush: bool = False) -> Callable[..., TimeResult]:
         """A function of the kernel's arguments returning a TimeResult (seconds per call).
 
         Arguments are checked once; then one warm-up call, and `repeat` rounds of `number` calls timed
         together. With `min_repeat_ms`, `number` grows until one round lasts at least that long (as in TVM).
+        With `cache_flush` every buffer but the first (the input a model's previous kernel just wrote) is
+        evicted from the CPU caches before each call, and only the calls are timed: the kernel as a model
+        runs it, its weights cold (TVM's cache_flush_cpu_non_first_arg; see targets/llvm/cacheflush.py).
         """
         if number < 1 or repeat < 1:
             raise ValueError(f"{self.name}: time_evaluator needs number >= 1 and repeat >= 1, "
@@ -306,6 +310,21 @@ class Module:
                 for _ in range(n):
                     fn(*call_args)
                 return time.perf_counter() - t0
+
+            if cache_flush:
+                from tex.targets.llvm.cacheflush import flusher
+                flush = flusher()
+                spans = [(a.ctypes.data, a.nbytes) for a in arrays[1:]]
+
+                def run_round(n: int) -> float:
+                    spent = 0.0
+                    for _ in range(n):
+                        for address, nbytes in spans:
+                            flush(address, nbytes)
+                        t0 = time.perf_counter()
+                        fn(*call_args)
+                        spent += time.perf_counter() - t0
+                    return spent
 
             return timed_rounds(run_round, number, repeat, min_repeat_ms)
 

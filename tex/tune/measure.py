@@ -129,11 +129,15 @@ class LocalBuilder:
 class LocalRunner:
     """Times built configs one at a time, each in the worker process that built (and checked) it:
     `repeat` rounds of `number` calls (`number` grows until a round lasts `min_repeat_ms`). With
-    `check_correctness`, every config is first compared with the task's reference (when it is built)."""
+    `check_correctness`, every config is first compared with the task's reference (when it is built).
+    With `cache_flush` (CPU targets) the kernel's buffers but the first are evicted from the caches before
+    each call: a kernel of a model is tuned as the model runs it, with cold weights (see
+    Module.time_evaluator)."""
 
     def __init__(self, number: int = 4, repeat: int = 3, min_repeat_ms: float = 0.0, timeout: float = 20.0,
-                 check_correctness: bool = True, seed: int = 0):
+                 check_correctness: bool = True, seed: int = 0, cache_flush: bool = False):
         self.number, self.repeat, self.min_repeat_ms = number, repeat, min_repeat_ms
+        self.cache_flush = cache_flush
         self.timeout = timeout
         self.check_correctness = check_correctness
         self.seed = seed
@@ -158,7 +162,7 @@ class LocalRunner:
                     results.append(MeasureResult((math.inf,), rb.error_kind, rb.error_msg, rb.build_time))
                     continue
             worker.submit({"op": "time", "id": req_id, "number": self.number, "repeat": repeat or self.repeat,
-                           "min_repeat_ms": self.min_repeat_ms})
+                           "min_repeat_ms": self.min_repeat_ms, "cache_flush": self.cache_flush})
             a = worker.result(self.timeout)
             results.append(_to_result(a, time.perf_counter() - t0 + b.build_time))
         return results

@@ -112,7 +112,8 @@ def _serve(req: dict[str, Any], state: _State) -> dict[str, Any]:
     and keep the kernel; "time": time the kernel kept under the same id (then forget it)."""
     if req["op"] == "time":
         f, work = state.prepared.pop(req["id"])
-        timer = f.time_evaluator(number=req["number"], repeat=req["repeat"], min_repeat_ms=req["min_repeat_ms"])
+        timer = f.time_evaluator(number=req["number"], repeat=req["repeat"], min_repeat_ms=req["min_repeat_ms"],
+                                 cache_flush=req.get("cache_flush", False))
         return {"error": "NO_ERROR", "costs": list(timer(*work).results)}
     f, info = _build(state, req)
     if f is None:

@@ -312,9 +312,13 @@ class OpenCLModule(Module):
                 cl.enqueue_copy(self.ctx.queue, a, dev, is_blocking=False)
         self.ctx.queue.finish()
 
-    def time_evaluator(self, number: int = 10, repeat: int = 3, min_repeat_ms: float = 0) -> Callable[..., TimeResult]:
+    def time_evaluator(self, number: int = 10, repeat: int = 3, min_repeat_ms: float = 0,
+                       cache_flush: bool = False) -> Callable[..., TimeResult]:
         """Seconds per kernel launch from OpenCL profiling events (copies excluded); one warm-up launch.
-        Takes numpy arrays and NDArrays, as `__call__` does."""
+        Takes numpy arrays and NDArrays, as `__call__` does. `cache_flush` is for CPU kernels only."""
+        if cache_flush:
+            raise ValueError(f"{self.name}: cache_flush evicts host CPU caches; it does not apply to an OpenCL "
+                             "device's kernels (tune them without it)")
         if number < 1 or repeat < 1:
             raise ValueError(f"{self.name}: time_evaluator needs number >= 1 and repeat >= 1, "
                              f"got number={number}, repeat={repeat}")
