@@ -7,7 +7,6 @@ propagation, done once on the graph) instead
 - gives each conv that the `conv2d_nchw` template compiles blocked data and output layouts: the output
   block is the oc_bn of its config (tuned under `apply_history_best`, else the default); the input block
   is its producer's block when that divides the input channels (so no conversion is needed), else ic_bn;
-  a padded conv reads an NCHW input as it is, in its padding pass;
 - carries the layout through ops that do not care about it: elementwise ops on same-shaped tensors (with
   scalar or per-channel constants, whose per-channel arrays are blocked here, at compile time), pools,
   channel Concat when every input's channels are whole blocks, Identity/Dropout;
@@ -143,10 +142,6 @@ class _Rewriter:
         if blocks is None:
             return False
         ib, ob = blocks
-        if self.block.get(x) is None and any(n.members[0].attrs.get("pads", ())):
-            # an NCHW input (the image) into a padded conv: the kernel's padding pass reads NCHW as cheaply as
-            # blocked data, so no conversion of its own (ResNet-50's stem: one kernel of 100-150 us less)
-            ib = None
         renames = {x: self.convert(x, ib)}
         for i in self.external_inputs(n)[1:]:
             if i not in self.constants and self.is_4d(i):  # the fused residual: in the output's layout
@@ -216,8 +211,8 @@ def _rewrite(g: Graph, choose: BlockChooser) -> Graph:
 
 
 def _isolated_convs(g: Graph) -> set[str]:
-    """Blocked convs whose input is NCHW (converted from it, or read as it is) and whose output only goes back
-    to NCHW: blocking them gains nothing and costs conversions, as the kernel can pack and unpack by itself."""
+    """Blocked convs whose input is converted from NCHW and whose output only goes back to NCHW: blocking them
+    gains nothing and costs two conversions, as the kernel can pack and unpack by itself."""
     producers, consumers = g.producers(), g.consumers()
     found = set()
     for n in g.nodes:
@@ -226,9 +221,8 @@ def _isolated_convs(g: Graph) -> set[str]:
             continue
         p = producers.get(head.inputs[0])
         uses = consumers.get(n.outputs[0], [])
-        nchw_in = head.attrs["tex_data_layout"] == "NCHW" or (
-            p is not None and p.op_type == "tex.LayoutTransform" and p.attrs["src"] == "NCHW")
-        if (nchw_in and all(u.op_type == "tex.LayoutTransform" and u.attrs["dst"] == "NCHW" for u in uses)):
+        if (p is not None and p.op_type == "tex.LayoutTransform" and p.attrs["src"] == "NCHW"
+                and all(u.op_type == "tex.LayoutTransform" and u.attrs["dst"] == "NCHW" for u in uses)):
             found.add(n.name)
     return found
 
