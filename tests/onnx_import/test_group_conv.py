@@ -1,4 +1,5 @@
-"""Grouped Conv nodes (1 < group < channels) compile to the group_conv2d_nchw template and match onnxruntime."""
+"""Grouped Conv nodes (1 < group < channels) compile to the group_conv2d_nchw template (1x1 ones to
+group_conv2d_pointwise, a GEMM per group) and match onnxruntime."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def block() -> tuple[onnx.ModelProto, Executor]:
 
 def test_grouped_convs_match_onnxruntime(block: tuple[onnx.ModelProto, Executor]) -> None:
     m, exe = block
-    assert exe.kernel_kinds.count("group_conv2d_nchw") == 3
+    assert exe.kernel_kinds.count("group_conv2d_nchw") == 1  # the 3x3
+    assert exe.kernel_kinds.count("group_conv2d_pointwise") == 2  # the 1x1s
     xv = R.standard_normal((1, 24, 7, 7)).astype(np.float32)
     np.testing.assert_allclose(exe.run({"x": xv})["y"], ort_run(m, {"x": xv})[0], rtol=1e-4, atol=1e-4)
 
@@ -62,20 +64,23 @@ def test_grouped_convs_match_onnxruntime(block: tuple[onnx.ModelProto, Executor]
 def test_residual_add_and_relu_fuse_into_the_grouped_conv(block: tuple[onnx.ModelProto, Executor]) -> None:
     _, exe = block
     kinds = dict(zip((k.name for k in exe.plan.kernels), exe.kernel_kinds, strict=True))
-    assert any(name.endswith("conv_add_relu") and kind == "group_conv2d_nchw" for name, kind in kinds.items())
+    assert any(name.endswith("conv_add_relu") and kind == "group_conv2d_pointwise" for name, kind in kinds.items())
 
 
 def test_extract_tasks_lists_the_group_tasks() -> None:
     tasks = extract_tasks(_shuffle_block())
-    group = [t for t in tasks if t.template == "group_conv2d_nchw"]
-    assert len(group) == 3 and {t.template for t in tasks} == {"group_conv2d_nchw", "depthwise_conv2d_nchw"}
+    group = [t for t in tasks if t.template in ("group_conv2d_nchw", "group_conv2d_pointwise")]
+    assert len(group) == 3 and {t.template for t in tasks} == {"group_conv2d_nchw", "group_conv2d_pointwise",
+                                                               "depthwise_conv2d_nchw"}
     by_w = {t.args[1]: t for t in group}
     assert set(by_w) == {(16, 6, 1, 1), (24, 4, 1, 1), (15, 8, 3, 3)}
     assert by_w[(24, 4, 1, 1)].args[-1] is True  # the residual Add is an argument of the kernel
     assert by_w[(15, 8, 3, 3)].flop == 2 * 15 * 8 * 9 * 4 * 4
+    assert by_w[(16, 6, 1, 1)].flop == 2 * 16 * 6 * 7 * 7
     task = by_w[(16, 6, 1, 1)].create()
     s, args = task.instantiate(task.config_space.default())
-    assert len(args) == 4  # data, packed weight, bias, out
+    assert len(args) == 4  # data, weight, bias, out
+    assert [tuple(int(d) for d in a.shape) for a in args] == [(1, 24, 49), (16, 6), (16,), (1, 4, 4, 49)]
 
 
 @pytest.mark.parametrize(("c", "oc", "group", "k"), [(8, 4, 2, 1), (12, 18, 3, 3), (16, 16, 8, 3)])
@@ -83,7 +88,7 @@ def test_single_grouped_conv(c: int, oc: int, group: int, k: int) -> None:
     m = _model([helper.make_node("Conv", ["x", "w", "b"], ["y"], group=group, pads=[k // 2] * 4)],
                {"w": _w(oc, c // group, k, k), "b": _w(oc)}, [2, c, 9, 9])
     exe = tex.compile(m)
-    assert exe.kernel_kinds == ["group_conv2d_nchw"]
+    assert exe.kernel_kinds == ["group_conv2d_pointwise" if k == 1 else "group_conv2d_nchw"]
     xv = R.standard_normal((2, c, 9, 9)).astype(np.float32)
     np.testing.assert_allclose(exe.run({"x": xv})["y"], ort_run(m, {"x": xv})[0], rtol=1e-4, atol=1e-4)
 

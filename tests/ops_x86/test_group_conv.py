@@ -14,10 +14,13 @@ from tex import tune
 from tex.ops.x86.conv2d import Conv2dBlocking
 from tex.ops.x86.group_conv2d import (
     default_group_blocking,
+    default_pointwise_tile,
     group_conv2d_nchwc,
+    group_pointwise_gemm,
     pack_group_conv_weight,
     padded_group,
     schedule_group_conv2d_nchwc,
+    schedule_group_pointwise_gemm,
     unpack_group_conv_weight,
 )
 
@@ -187,3 +190,61 @@ def test_group_template_rejects_bad_groups(wshape: tuple[int, int, int, int]) ->
     with pytest.raises(ValueError, match="group_conv2d_nchwc: weight must have C/groups"):
         tune.create_task("group_conv2d_nchw", ((1, 12, 8, 8), wshape, (1, 1), (0, 0, 0, 0), (1, 1), False,
                                                None, "float32", True, False)).instantiate(None)
+
+
+# ---------------------------------------------------------------- grouped 1x1 convs as per-group GEMMs
+@settings(max_examples=12, deadline=None)
+@given(groups=st.integers(2, 4), cg=st.integers(1, 9), og=st.integers(1, 13), h=st.integers(1, 9),
+       w=st.integers(1, 11), tile=st.sampled_from([(2, 8), (6, 32), (8, 16), (4, 64), (12, 16)]),
+       unroll_k=st.sampled_from([1, 2, 4]), bias=st.booleans(), relu=st.booleans(), residual=st.booleans())
+def test_group_pointwise_gemm_property(groups: int, cg: int, og: int, h: int, w: int, tile: tuple[int, int],
+                                       unroll_k: int, bias: bool, relu: bool, residual: bool) -> None:
+    """Any group sizes (rows padded to the tile), planes whose pixels no tile divides (a partitioned tail),
+    with bias, shortcut and relu, against the numpy oracle; an element left unwritten stays NaN and fails."""
+    c, oc = cg * groups, og * groups
+    tm, tn = tile
+    data, weight, b_t, r_t, acc, out = group_pointwise_gemm((1, c, h, w), (oc, cg, 1, 1), groups, tm, bias=bias,
+                                                             activation="relu" if relu else None, residual=residual)
+    s = tex.create_schedule(out)
+    schedule_group_pointwise_gemm(s, acc, out, tm, tn, unroll_k)
+    f = tex.build(s, [data, weight, *([b_t] if bias else []), *([r_t] if residual else []), out])
+    rng = np.random.default_rng(groups * 100 + cg * 10 + og)
+    x, wt, bv = rand(rng, 1, c, h, w), rand(rng, oc, cg, 1, 1), rand(rng, oc)
+    r = rand(rng, 1, oc, h, w)
+    got = np.full((1, groups, og, h * w), np.nan, np.float32)
+    f(x.reshape(1, c, h * w), wt.reshape(oc, cg), *([bv] if bias else []),
+      *([r.reshape(got.shape)] if residual else []), got)
+    want = group_conv_ref(x, wt, groups, 1, 0, 1)
+    if bias:
+        want = want + bv[None, :, None, None]
+    if residual:
+        want = want + r
+    if relu:
+        want = np.maximum(want, 0)
+    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-4, atol=1e-4)
+
+
+def test_group_pointwise_gemm_errors() -> None:
+    with pytest.raises(ValueError, match="a 1x1 weight"):
+        group_pointwise_gemm((1, 8, 4, 4), (8, 4, 3, 3), 2, 4)
+    with pytest.raises(ValueError, match="a 1x1 weight"):
+        group_pointwise_gemm((1, 8, 4, 4), (8, 3, 1, 1), 2, 4)
+    with pytest.raises(ValueError, match="activation must be None or 'relu'"):
+        group_pointwise_gemm((1, 8, 4, 4), (8, 4, 1, 1), 2, 4, activation="gelu")
+
+
+POINTWISE_CASES = [
+    ((1, 24, 7, 7), (16, 6, 1, 1), True, "relu", "float32", False),
+    ((2, 12, 5, 6), (18, 4, 1, 1), False, None, "float32", True),
+]
+
+
+@pytest.mark.parametrize("args", POINTWISE_CASES, ids=["relu-bias", "residual"])
+def test_group_pointwise_template_configs_match_reference(args: tuple[object, ...]) -> None:
+    check_template_configs("group_conv2d_pointwise", args)
+
+
+@pytest.mark.parametrize(("pixels", "lanes", "tile"), [(784, 16, (6, 32)), (49, 16, (8, 16)), (196, 8, (6, 16)),
+                                                       (16, 8, (8, 8))])
+def test_default_pointwise_tile(pixels: int, lanes: int, tile: tuple[int, int]) -> None:
+    assert default_pointwise_tile(pixels, lanes) == tile

@@ -71,6 +71,11 @@ def _template_spec(n: Node, g: Graph) -> KernelSpec | None:
         extra = [b] if b else []
         res = residual_input(ms)
         extra += [res] if res else []
+    elif name == "group_conv2d_pointwise":
+        weight = np.ascontiguousarray(wv.reshape(wv.shape[0], -1))  # (O, C/groups): the same bytes
+        extra = [b] if b else []
+        res = residual_input(ms)
+        extra += [res] if res else []
     elif name == "depthwise_conv2d_nchw":
         weight = np.ascontiguousarray(wv)
         extra = [b] if b else []

@@ -87,7 +87,11 @@ def _conv_call(ms: tuple[Node, ...], g: Graph) -> TemplateCall | None:
         return "conv2d_nchw", (xrow,) + common[1:] + (True, bool(res), *blocked)
     if group == xshape[1] and wshape[1] == 1 and not res:
         return "depthwise_conv2d_nchw", common
-    if 1 < group < xshape[1] and wshape[1] * group == xshape[1] and wshape[0] % group == 0:
+    grouped = 1 < group < xshape[1] and wshape[1] * group == xshape[1] and wshape[0] % group == 0
+    if grouped and wshape[2:] == (1, 1) and strides == (1, 1) and dil == (1, 1) and not any(pads):
+        # pointwise: one GEMM per group over the pixels, on the NCHW buffers as they are
+        return "group_conv2d_pointwise", (xshape, wshape, bool(b), act, "float32", bool(res))
+    if grouped:
         return "group_conv2d_nchw", common + (True, bool(res))  # any group size: outputs padded to whole blocks
     return None
 

@@ -42,8 +42,11 @@ from tex.ops.x86.dense import DenseBlocking, dense, schedule_dense
 from tex.ops.x86.depthwise import DepthwiseBlocking, depthwise_conv2d_nchw, schedule_depthwise
 from tex.ops.x86.group_conv2d import (
     default_group_blocking,
+    default_pointwise_tile,
     group_conv2d_nchwc,
+    group_pointwise_gemm,
     schedule_group_conv2d_nchwc,
+    schedule_group_pointwise_gemm,
     unpack_group_conv_weight,
 )
 from tex.ops.x86.isa import register_tiles, vector_lanes, vector_registers
@@ -307,6 +310,55 @@ def group_conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequ
     schedule_group_conv2d_nchwc(s, t, blocking)
     return s, [t.data, t.weight, *([t.bias] if t.bias is not None else []),
                *([t.residual] if t.residual is not None else []), t.out]
+
+
+def _group_pointwise_ref(shape: Sequence[int], wshape: Sequence[int], bias: bool = False,
+                         activation: str | None = None, dtype: str = "float32",
+                         residual: bool = False) -> Callable[..., Array]:
+    n, c, h, w = shape
+    groups = c // wshape[1]
+
+    def ref(x: Array, wt: Array, *rest: Array) -> Array:
+        v = conv2d_reference(x.reshape(n, c, h, w), wt.reshape(*wshape), (1, 1), (0, 0, 0, 0), (1, 1),
+                             groups=groups)
+        if bias:
+            v = v + rest[0][None, :, None, None]
+        if residual:
+            v = v + rest[-1].reshape(v.shape)
+        return _act(v, activation).astype(dtype).reshape(n, groups, wshape[0] // groups, h * w)
+
+    return ref
+
+
+def _pointwise_flop(shape: Sequence[int], wshape: Sequence[int], *rest: Any) -> float:
+    return 2.0 * shape[0] * wshape[0] * wshape[1] * shape[2] * shape[3]
+
+
+@template("group_conv2d_pointwise", reference=_group_pointwise_ref, flop=_pointwise_flop)
+def group_conv2d_pointwise(shape: Sequence[int], wshape: Sequence[int], bias: bool = False,
+                           activation: str | None = None, dtype: str = "float32",
+                           residual: bool = False) -> tuple[Schedule, list[Tensor]]:
+    """A grouped 1x1, stride-1, unpadded conv (NCHW `shape`, (O, C/groups, 1, 1) weight) as one GEMM per
+    group over the pixels (group_conv2d.group_pointwise_gemm): arguments are the NCHW data as (N, C, H*W),
+    the weight as (O, C/groups), [bias], [residual and] output as (N, groups, O/groups, H*W): the graph's
+    buffers as they are."""
+    cfg = get_config()
+    groups = max(shape[1] // wshape[1], 1)  # a weight that does not fit is refused by group_pointwise_gemm
+    pixels = shape[2] * shape[3]
+    v = vector_lanes(dtype)
+    # rows x (1, 2 or 4 vectors of pixels): accumulators, the pixel vectors and a broadcast in the registers
+    tiles = [f"{r}x{c}" for r in (2, 4, 6, 8, 12) for c in (v, 2 * v, 4 * v)
+             if r * (c // v) + c // v + 1 <= vector_registers()]
+    dr, dc = default_pointwise_tile(pixels, v)
+    cfg.define_knob("tile", tiles, default=f"{dr}x{dc}")
+    cfg.define_knob("unroll_k", [1, 2, 4], default=2)
+    tm, tn = _tile(cfg)
+    data, weight, bias_t, res_t, acc, out = group_pointwise_gemm(
+        tuple(shape), tuple(wshape), groups, tm, bias=bias, activation=activation, dtype=dtype,  # type: ignore[arg-type]
+        residual=residual)
+    s = create_schedule(out)
+    schedule_group_pointwise_gemm(s, acc, out, tm, tn, cfg["unroll_k"].val)
+    return s, [data, weight, *([bias_t] if bias_t is not None else []), *([res_t] if res_t is not None else []), out]
 
 
 def _direct_ref(shape: Sequence[int], wshape: Sequence[int], strides: Sequence[int], padding: Sequence[int],
