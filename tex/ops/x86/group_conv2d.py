@@ -15,7 +15,11 @@ so that a block of oc_bn output channels stays a full SIMD vector when Og has no
 The tensors are a conv2d.Conv2dNCHWc; with ic_bn = 1 and no padding `data_pack` is the NCHW input itself
 (a 1x1 conv reads it in place: no repacking pass). The schedule is conv2d_nchwc's register tile; when the
 groups are padded the blocked conv is computed a whole output row at a time, so the unpacking (which
-reads blocks in padded order) never needs a block twice.
+reads blocks in padded order) never needs a block twice. One group is a plain conv whose output channels no
+whole vector divides (`padded_conv`: SqueezeNet's 1000 classes), padded the same way.
+
+A grouped 1x1, stride-1, unpadded conv needs none of this: `group_pointwise_gemm` computes it as one GEMM per
+group over the pixels of the NCHW buffers as they are (no repacking, no padding of the groups).
 """
 
 from __future__ import annotations
