@@ -65,14 +65,13 @@ def _template_spec(n: Node, g: Graph) -> KernelSpec | None:
     s, args = lookup(name)(*targs)
     wshape = tuple(int(d) for d in args[1].shape)
     extra: list[str | np.ndarray] = []  # bias, shortcut
-    if name in ("conv2d_nchw", "group_conv2d_nchw"):
-        weight = (pack_conv_weight(wv, wshape[4], wshape[5]) if name == "conv2d_nchw" else
-                  pack_group_conv_weight(wv, targs[0][1] // wv.shape[1], wshape[4], wshape[5]))
-        extra = [b] if b else []
-        res = residual_input(ms)
-        extra += [res] if res else []
-    elif name == "group_conv2d_pointwise":
-        weight = np.ascontiguousarray(wv.reshape(wv.shape[0], -1))  # (O, C/groups): the same bytes
+    if name in ("conv2d_nchw", "group_conv2d_nchw", "group_conv2d_pointwise"):
+        if name == "conv2d_nchw":
+            weight = pack_conv_weight(wv, wshape[4], wshape[5])
+        elif name == "group_conv2d_nchw":
+            weight = pack_group_conv_weight(wv, targs[0][1] // wv.shape[1], wshape[4], wshape[5])
+        else:
+            weight = np.ascontiguousarray(wv.reshape(wv.shape[0], -1))  # (O, C/groups): the same bytes
         extra = [b] if b else []
         res = residual_input(ms)
         extra += [res] if res else []

@@ -312,26 +312,26 @@ def group_conv2d_nchw(shape: Sequence[int], wshape: Sequence[int], strides: Sequ
                *([t.residual] if t.residual is not None else []), t.out]
 
 
+_UNIT = ((1, 1), (0, 0, 0, 0), (1, 1))  # a pointwise conv's strides, padding and dilation
+
+
 def _group_pointwise_ref(shape: Sequence[int], wshape: Sequence[int], bias: bool = False,
                          activation: str | None = None, dtype: str = "float32",
                          residual: bool = False) -> Callable[..., Array]:
-    n, c, h, w = shape
-    groups = c // wshape[1]
+    """group_conv2d_nchw's reference on the NCHW views of the kernel's (N, C, H*W) / (O, C/groups) buffers."""
+    nchw = _group_conv_ref(shape, wshape, *_UNIT, bias, activation, dtype, False, residual)
+    out_nchw = (shape[0], wshape[0], shape[2], shape[3])
 
     def ref(x: Array, wt: Array, *rest: Array) -> Array:
-        v = conv2d_reference(x.reshape(n, c, h, w), wt.reshape(*wshape), (1, 1), (0, 0, 0, 0), (1, 1),
-                             groups=groups)
-        if bias:
-            v = v + rest[0][None, :, None, None]
-        if residual:
-            v = v + rest[-1].reshape(v.shape)
-        return _act(v, activation).astype(dtype).reshape(n, groups, wshape[0] // groups, h * w)
+        rest = (*rest[:-1], rest[-1].reshape(out_nchw)) if residual else rest
+        v = nchw(x.reshape(shape), wt.reshape(wshape), *rest)
+        return v.reshape(shape[0], shape[1] // wshape[1], -1, shape[2] * shape[3])
 
     return ref
 
 
 def _pointwise_flop(shape: Sequence[int], wshape: Sequence[int], *rest: Any) -> float:
-    return 2.0 * shape[0] * wshape[0] * wshape[1] * shape[2] * shape[3]
+    return _conv_flop(shape, wshape, *_UNIT)
 
 
 @template("group_conv2d_pointwise", reference=_group_pointwise_ref, flop=_pointwise_flop)

@@ -16,9 +16,9 @@ from functools import cache
 
 import numpy as np
 
-LINE = 64  # bytes per cache line on every x86 CPU tex targets
 SWEEP_BYTES = 256 << 20  # the fallback's sweep: more than the largest last-level caches of common CPUs
 
+# clflush every 64-byte line (the line size of every x86 CPU tex targets) from the one holding `addr` on
 _IR = """
 declare void @llvm.x86.sse2.clflush(ptr)
 declare void @llvm.x86.sse2.mfence()
