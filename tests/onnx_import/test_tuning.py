@@ -54,15 +54,7 @@ def test_tasks_are_what_the_executor_compiles(tmp_path: Path) -> None:
 
 
 def test_tune_a_model_then_compile_with_its_log(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    flushes: list[bool] = []
-    runner = tune.LocalRunner
-
-    def spy(*args: object, **kw: object) -> tune.LocalRunner:
-        flushes.append(bool(kw.get("cache_flush")))
-        return runner(*args, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(tune, "LocalRunner", spy)
+                                                runner_flushes: list[bool]) -> None:
     m = _model()
     path = tmp_path / "small.onnx"
     onnx.save(m, path)
@@ -72,7 +64,7 @@ def test_tune_a_model_then_compile_with_its_log(tmp_path: Path, capsys: pytest.C
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "of the model's kernel time" in err
-    assert flushes == [True]  # a model's kernels are timed with cold weights by default
+    assert runner_flushes == [True]  # a model's kernels are timed with cold weights by default
     records = tune.load_records(log)
     names = {r.task for r in records}
     assert names == {"conv2d_nchw", "depthwise_conv2d_nchw", "dense"}

@@ -15,15 +15,7 @@ TEMPLATES = Path(__file__).with_name("templates.py")
 
 
 def test_tune_a_template_file_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    flushes: list[bool] = []
-    runner = tune.LocalRunner
-
-    def spy(*args: object, **kw: object) -> tune.LocalRunner:
-        flushes.append(bool(kw.get("cache_flush")))
-        return runner(*args, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(tune, "LocalRunner", spy)
+                                       runner_flushes: list[bool]) -> None:
     log = tmp_path / "mm.jsonl"
     argv = ["tune", f"{TEMPLATES}:test.matmul", "--args", "32,32,16", "--trials", "6", "--tuner", "xgb",
             "--log", str(log), "--seed", "1", "--parallel", "1", "--number", "2", "--repeat", "2"]
@@ -38,7 +30,7 @@ def test_tune_a_template_file_then_show(tmp_path: Path, capsys: pytest.CaptureFi
     assert "test.matmul" in shown and "[32, 32, 16]" in shown and "tile_i=" in shown
     # resuming the same log measures only new configs; --cache-flush times a template cold as well
     assert main([*argv, "--cache-flush"]) == 0
-    assert flushes == [False, True]  # a template is timed hot unless asked
+    assert runner_flushes == [False, True]  # a template is timed hot unless asked
     again = tune.load_records(log)
     firsts = {json.dumps(r.config, sort_keys=True) for r in records[1:7]}
     new = {json.dumps(r.config, sort_keys=True) for r in again[len(records) + 1:len(records) + 7]}
